@@ -1,0 +1,156 @@
+"""Lineage of one dbt invocation, fed with dbt's structured log events as they arrive.
+
+A node's START is emitted live, when dbt starts it (a node dbt skips gets its START when dbt
+reports the skip). Terminal events are emitted when the invocation ends, in the order the nodes
+finished and stamped with their real finish times: only then is dbt's error text known and the
+DuckDB file free to read real column types from. Every START gets exactly one terminal event:
+COMPLETE, FAIL (with dbt's error text) or ABORT (skipped, or still running when dbt stopped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from openlineage.client.event_v2 import RunState
+
+from . import events
+from .dbt_log import NodeError, NodeFinished, NodeStarted, read_fact
+from .emitter import LineageEmitter
+from .events import EmissionContext, NodeOutcome
+from .manifest import RUNNABLE_TYPES, DbtGraph
+from .warehouse import read_columns
+
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+SKIPPED_STATUSES = frozenset({"skipped"})
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class DbtRunLineage:
+    """Turns one dbt invocation into OpenLineage events sent through ``emitter``.
+
+    Call ``start()`` before dbt starts, ``attach()`` as soon as the invocation exists,
+    ``observe()`` with every structured log event, and ``finish()``
+    exactly once when dbt has exited (or was stopped). No method raises unless the emitter is
+    strict.
+    """
+
+    def __init__(
+        self,
+        emitter: LineageEmitter,
+        context: EmissionContext,
+        database_file: Path | None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._emitter = emitter
+        self._context = context
+        self._fallback_manifest: Mapping[str, Any] = {}
+        self._database_file = database_file
+        self._clock = clock
+        self._target_path: Path | None = None
+        self._graph: DbtGraph | None = None
+        self._started: dict[str, datetime] = {}
+        self._finished: dict[str, NodeFinished] = {}
+        self._errors: dict[str, str] = {}
+
+    def start(self) -> None:
+        with self._emitter.guard("starting the dbt step's lineage"):
+            self._emitter.emit(events.step_event(self._context, RunState.START, self._clock()))
+
+    def attach(self, target_path: Path, manifest: Mapping[str, Any]) -> None:
+        """The invocation's dbt target folder and the manifest it was selected from. The
+        ``manifest.json`` dbt writes into the target folder before any node runs is preferred:
+        it reflects the profile and variables of this very run."""
+        self._target_path = target_path
+        self._fallback_manifest = manifest
+
+    def observe(self, raw_event: Mapping[str, Any]) -> None:
+        if not self._emitter.enabled:
+            return
+        with self._emitter.guard("reading a dbt event"):
+            fact = read_fact(raw_event)
+            if isinstance(fact, NodeStarted):
+                self._emit_start(fact.unique_id, fact.at)
+            elif isinstance(fact, NodeFinished):
+                if fact.status in SKIPPED_STATUSES and fact.unique_id not in self._started:
+                    self._emit_start(fact.unique_id, fact.at)
+                if fact.unique_id in self._started:
+                    self._finished[fact.unique_id] = fact
+            elif isinstance(fact, NodeError):
+                self._errors[fact.unique_id] = fact.message
+
+    def finish(self, failure: str | None = None, aborted: bool = False) -> None:
+        """Close every started node, then the step: ABORT if ``aborted``, FAIL with
+        ``failure`` if given, else COMPLETE."""
+        now = self._clock()
+        with self._emitter.guard("finishing the dbt nodes' lineage"):
+            if self._started:
+                self._emit_terminals(now)
+        with self._emitter.guard("finishing the dbt step's lineage"):
+            state = RunState.ABORT if aborted else RunState.FAIL if failure else RunState.COMPLETE
+            self._emitter.emit(events.step_event(self._context, state, now, failure))
+        self._emitter.close()
+
+    def _graph_for_run(self) -> DbtGraph:
+        if self._graph is None:
+            manifest_file = self._target_path / "manifest.json" if self._target_path else None
+            self._graph = (
+                DbtGraph.from_file(manifest_file)
+                if manifest_file is not None and manifest_file.is_file()
+                else DbtGraph(self._fallback_manifest)
+            )
+        return self._graph
+
+    def _emit_start(self, unique_id: str, at: datetime) -> None:
+        graph = self._graph_for_run()
+        node = graph.node(unique_id)
+        if node is None or node.resource_type not in RUNNABLE_TYPES or unique_id in self._started:
+            return
+        self._started[unique_id] = at
+        self._emitter.emit(events.node_start(self._context, graph, node, at))
+
+    def _emit_terminals(self, now: datetime) -> None:
+        graph = self._graph_for_run()
+        results = self._run_results()
+        outcomes = {uid: self._outcome(uid, results.get(uid, {}), now) for uid in self._started}
+        written = [
+            graph.output(uid).relation
+            for uid, outcome in outcomes.items()
+            if outcome.state == RunState.COMPLETE and graph.output(uid) is not None
+        ]
+        read = [n.relation for uid in outcomes for n in graph.inputs(uid)]
+        columns = {}
+        if self._database_file is not None and self._database_file.is_file():
+            with self._emitter.guard(f"reading column types from {self._database_file}"):
+                columns = read_columns(self._database_file, [*written, *read])
+        for uid, outcome in sorted(outcomes.items(), key=lambda item: item[1].finished_at):
+            node = graph.node(uid)
+            assert node is not None
+            self._emitter.emit(events.node_end(self._context, graph, node, outcome, columns))
+
+    def _outcome(self, unique_id: str, result: Mapping[str, Any], now: datetime) -> NodeOutcome:
+        finished = self._finished.get(unique_id)
+        if finished is None:
+            return NodeOutcome(RunState.ABORT, now, "dbt stopped before this node finished")
+        if finished.status in SKIPPED_STATUSES:
+            return NodeOutcome(RunState.ABORT, finished.at)
+        if finished.status in FAILED_STATUSES:
+            message = (
+                result.get("message")
+                or self._errors.get(unique_id)
+                or f"dbt reported status {finished.status!r}"
+            )
+            return NodeOutcome(RunState.FAIL, finished.at, message, result.get("compiled_code"))
+        return NodeOutcome(RunState.COMPLETE, finished.at, None, result.get("compiled_code"))
+
+    def _run_results(self) -> dict[str, Mapping[str, Any]]:
+        path = self._target_path / "run_results.json" if self._target_path else None
+        if path is None or not path.is_file():
+            return {}
+        return {r["unique_id"]: r for r in json.loads(path.read_bytes()).get("results", [])}
