@@ -7,7 +7,7 @@ from .dagster_lineage import OpenLineageResource, dbt_build_with_lineage
 from .project import dbt_project
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+@dbt_assets(manifest=dbt_project.manifest_path)
 def dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, lineage: OpenLineageResource
 ):

@@ -92,7 +92,9 @@ def _tracker(
         producer=LINEAGE_PRODUCER,
         job_namespace=job_namespace,
         dataset_namespace=dataset_namespace,
-        step=JobRun(job_namespace, f"{run.job_name}.{step_key}", stable_run_id(run.run_id, step_key)),
+        step=JobRun(
+            job_namespace, f"{run.job_name}.{step_key}", stable_run_id(run.run_id, step_key)
+        ),
         root=JobRun(job_namespace, run.job_name, run.run_id),
     )
     return DbtRunLineage(emitter, emission, database_file)

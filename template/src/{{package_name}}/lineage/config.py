@@ -1,7 +1,7 @@
 """Finding and reading ``openlineage.yml``, with errors that name the file and the problem.
 
-Lookup order, as the OpenLineage client documents it: ``$OPENLINEAGE_CONFIG``, ``./openlineage.yml``,
-then (this project's addition) the project's own ``openlineage.yml``, then
+Lookup order, as the OpenLineage client documents it: ``$OPENLINEAGE_CONFIG``,
+``./openlineage.yml``, then (this project's addition) the project's own ``openlineage.yml``, then
 ``~/.openlineage/openlineage.yml``. Values may reference environment variables as ``${NAME}``
 (secrets such as API keys belong there, never in the file). A relative file-transport path is
 resolved against the folder of the config file, whatever the working directory.

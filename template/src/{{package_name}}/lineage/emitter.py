@@ -82,7 +82,7 @@ class LineageEmitter:
                 raise
             if self.failures == 1:
                 self._log.warning(
-                    "OpenLineage: error while %s; lineage may be incomplete, the run goes on: %s: %s",
+                    "OpenLineage: error while %s; lineage may be incomplete, run goes on: %s: %s",
                     doing,
                     type(exc).__name__,
                     exc,

@@ -103,9 +103,9 @@ def _node_event(
     columns: Mapping[Relation, Columns],
 ) -> RunEvent:
     p = ctx.producer
-    run_facets = facets.parent(p, ctx.step.as_tuple(), ctx.root.as_tuple()) | facets.processing_engine(
-        p, graph.dbt_version, graph.adapter_type
-    )
+    run_facets = facets.parent(
+        p, ctx.step.as_tuple(), ctx.root.as_tuple()
+    ) | facets.processing_engine(p, graph.dbt_version, graph.adapter_type)
     job_facets = facets.job_type(p, "DBT", node.resource_type.upper()) | facets.job_documentation(
         p, node.properties.get("description")
     )

@@ -123,11 +123,13 @@ def schema(
         "schema": schema_dataset.SchemaDatasetFacet(
             fields=[
                 schema_dataset.SchemaDatasetFacetFields(
-                    name=name, type=data_type, description=docs.get(name.lower()), ordinal_position=i
+                    name=name,
+                    type=data_type,
+                    description=docs.get(name.lower()),
+                    ordinal_position=i,
                 )
                 for i, (name, data_type) in enumerate(columns, start=1)
             ],
             producer=producer,
         )
     }
-

@@ -120,4 +120,6 @@ def _relation(props: Mapping[str, Any]) -> Relation | None:
         identifier = props.get("alias") or props["name"]
     else:
         return None
-    return Relation(database=props.get("database"), schema=props.get("schema"), identifier=identifier)
+    return Relation(
+        database=props.get("database"), schema=props.get("schema"), identifier=identifier
+    )

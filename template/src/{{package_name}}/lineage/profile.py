@@ -47,7 +47,9 @@ def read_target(
     target_name = target or os.environ.get("DBT_TARGET") or _render(chosen.get("target", "default"))
     outputs = chosen.get("outputs", {})
     if target_name not in outputs:
-        raise ProfileError(f"{profiles_file}: profile {profile_name!r} has no target {target_name!r}")
+        raise ProfileError(
+            f"{profiles_file}: profile {profile_name!r} has no target {target_name!r}"
+        )
     output = outputs[target_name]
     adapter_type = _render(output.get("type", "unknown"))
     if adapter_type != "duckdb":
