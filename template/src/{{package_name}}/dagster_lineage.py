@@ -14,6 +14,7 @@ from .lineage.emitter import LineageEmitter
 from .lineage.events import EmissionContext, JobRun
 from .lineage.naming import duckdb_namespace, stable_run_id
 from .lineage.profile import read_target
+from .lineage.source_code import git_checkout
 from .project import PROJECT_ROOT
 from .settings import LINEAGE_NAMESPACE, LINEAGE_PRODUCER
 
@@ -28,6 +29,8 @@ class OpenLineageResource(dg.ConfigurableResource):
     the project's ``openlineage.yml``, then ``~/.openlineage/openlineage.yml``."""
     strict: bool = False
     """Raise on lineage errors instead of warning (for tests); a run never fails otherwise."""
+    count_view_rows: bool = False
+    """Also count the rows of views for ``outputStatistics`` (counting runs the view's query)."""
 
     def emitter(self, log: Any) -> LineageEmitter:
         return LineageEmitter.configure(
@@ -47,7 +50,7 @@ def dbt_build_with_lineage(
     """Run ``dbt <args>`` for the selected assets, yielding Dagster events and emitting one
     OpenLineage START and terminal event per dbt node, under a parent run for this step."""
     emitter = lineage.emitter(context.log)
-    tracker = _tracker(context, dbt, emitter)
+    tracker = _tracker(context, dbt, lineage, emitter)
     tracker.start()
     failure, aborted = None, False
     try:
@@ -72,7 +75,10 @@ def dbt_build_with_lineage(
 
 
 def _tracker(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, emitter: LineageEmitter
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    lineage: OpenLineageResource,
+    emitter: LineageEmitter,
 ) -> DbtRunLineage:
     job_namespace = os.environ.get("OPENLINEAGE_NAMESPACE") or LINEAGE_NAMESPACE
     run = context.run
@@ -96,5 +102,6 @@ def _tracker(
             job_namespace, f"{run.job_name}.{step_key}", stable_run_id(run.run_id, step_key)
         ),
         root=JobRun(job_namespace, run.job_name, run.run_id),
+        source_code=git_checkout(Path(dbt.project_dir)),
     )
-    return DbtRunLineage(emitter, emission, database_file)
+    return DbtRunLineage(emitter, emission, database_file, count_view_rows=lineage.count_view_rows)

@@ -18,14 +18,16 @@ from typing import Any
 from openlineage.client.event_v2 import RunState
 
 from . import events
+from .column_lineage import ColumnLineageError, ColumnSource, column_lineage
 from .dbt_log import NodeError, NodeFinished, NodeStarted, read_fact
 from .emitter import LineageEmitter
-from .events import EmissionContext, NodeOutcome
+from .events import NO_FACTS, EmissionContext, NodeOutcome, RunFacts
 from .manifest import RUNNABLE_TYPES, DbtGraph
-from .warehouse import read_columns
+from .warehouse import WarehouseFacts, inspect_warehouse
 
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 SKIPPED_STATUSES = frozenset({"skipped"})
+COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
 
 
 def utc_now() -> datetime:
@@ -46,12 +48,15 @@ class DbtRunLineage:
         emitter: LineageEmitter,
         context: EmissionContext,
         database_file: Path | None,
+        *,
+        count_view_rows: bool = False,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._emitter = emitter
         self._context = context
         self._fallback_manifest: Mapping[str, Any] = {}
         self._database_file = database_file
+        self._counted = COUNTED_MATERIALIZATIONS | ({"view"} if count_view_rows else set())
         self._clock = clock
         self._target_path: Path | None = None
         self._graph: DbtGraph | None = None
@@ -119,35 +124,79 @@ class DbtRunLineage:
         graph = self._graph_for_run()
         results = self._run_results()
         outcomes = {uid: self._outcome(uid, results.get(uid, {}), now) for uid in self._started}
-        written = [
-            graph.output(uid).relation
-            for uid, outcome in outcomes.items()
-            if outcome.state == RunState.COMPLETE and graph.output(uid) is not None
-        ]
-        read = [n.relation for uid in outcomes for n in graph.inputs(uid)]
-        columns = {}
-        if self._database_file is not None and self._database_file.is_file():
-            with self._emitter.guard(f"reading column types from {self._database_file}"):
-                columns = read_columns(self._database_file, [*written, *read])
+        completed = [uid for uid, o in outcomes.items() if o.state == RunState.COMPLETE]
+        warehouse = self._inspect_warehouse(graph, outcomes, completed)
+        facts = RunFacts(warehouse, self._column_lineage(graph, outcomes, completed, warehouse))
         for uid, outcome in sorted(outcomes.items(), key=lambda item: item[1].finished_at):
             node = graph.node(uid)
             assert node is not None
-            self._emitter.emit(events.node_end(self._context, graph, node, outcome, columns))
+            event = None
+            with self._emitter.guard(f"building the facets of {uid}"):
+                event = events.node_end(self._context, graph, node, outcome, facts)
+            # a fact that breaks a facet must not leave the node's START open
+            self._emitter.emit(
+                event or events.node_end(self._context, graph, node, outcome, NO_FACTS)
+            )
+
+    def _inspect_warehouse(
+        self, graph: DbtGraph, outcomes: Mapping[str, NodeOutcome], completed: list[str]
+    ) -> WarehouseFacts:
+        """Columns of every dataset read or written, row counts of tables written."""
+        if self._database_file is None or not self._database_file.is_file():
+            return WarehouseFacts()
+        written = [o for o in map(graph.output, completed) if o is not None]
+        read = [n.relation for uid in outcomes for n in graph.inputs(uid)]
+        with self._emitter.guard(f"reading columns and row counts from {self._database_file}"):
+            return inspect_warehouse(
+                self._database_file,
+                describe=[*(o.relation for o in written), *read],
+                count=[o.relation for o in written if o.materialized in self._counted],
+            )
+        return WarehouseFacts()
+
+    def _column_lineage(
+        self,
+        graph: DbtGraph,
+        outcomes: Mapping[str, NodeOutcome],
+        completed: list[str],
+        warehouse: WarehouseFacts,
+    ) -> dict[str, dict[str, list[ColumnSource]]]:
+        """Column lineage of every completed model; a model whose SQL cannot be analysed gets
+        none, and a warning that says why."""
+        found = {}
+        for uid in completed:
+            node = graph.node(uid)
+            sql = outcomes[uid].compiled_code
+            if node is None or node.resource_type != "model" or not sql:
+                continue
+            inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
+            try:
+                found[uid] = column_lineage(sql, graph.adapter_type, inputs)
+            except ColumnLineageError as exc:
+                self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {exc}")
+        return found
 
     def _outcome(self, unique_id: str, result: Mapping[str, Any], now: datetime) -> NodeOutcome:
         finished = self._finished.get(unique_id)
         if finished is None:
-            return NodeOutcome(RunState.ABORT, now, "dbt stopped before this node finished")
+            return NodeOutcome(RunState.ABORT, now, message="dbt stopped before this node finished")
         if finished.status in SKIPPED_STATUSES:
-            return NodeOutcome(RunState.ABORT, finished.at)
-        if finished.status in FAILED_STATUSES:
-            message = (
+            return NodeOutcome(RunState.ABORT, finished.at, finished.status)
+        failed = finished.status in FAILED_STATUSES
+        return NodeOutcome(
+            state=RunState.FAIL if failed else RunState.COMPLETE,
+            finished_at=finished.at,
+            dbt_status=finished.status,
+            message=(
                 result.get("message")
                 or self._errors.get(unique_id)
                 or f"dbt reported status {finished.status!r}"
             )
-            return NodeOutcome(RunState.FAIL, finished.at, message, result.get("compiled_code"))
-        return NodeOutcome(RunState.COMPLETE, finished.at, None, result.get("compiled_code"))
+            if failed
+            else None,
+            compiled_code=result.get("compiled_code"),
+            failures=result.get("failures"),
+        )
 
     def _run_results(self) -> dict[str, Mapping[str, Any]]:
         path = self._target_path / "run_results.json" if self._target_path else None

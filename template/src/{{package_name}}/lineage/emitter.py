@@ -70,6 +70,10 @@ class LineageEmitter:
             self._client.emit(event)
             self.emitted += 1
 
+    def warn(self, message: str) -> None:
+        """A lineage problem that loses detail but not events (e.g. SQL that cannot be parsed)."""
+        self._log.warning(message)
+
     @contextmanager
     def guard(self, doing: str) -> Iterator[None]:
         """Run a lineage step: in strict mode errors propagate; otherwise the first one is

@@ -6,20 +6,37 @@ yields ``{}``. Facet classes come from openlineage-python, which sets each ``_sc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
+import attr
 from openlineage.client.generated import (
+    column_lineage_dataset,
+    data_quality_assertions_dataset,
     datasource_dataset,
     documentation_dataset,
     documentation_job,
     error_message_run,
     job_type_job,
+    output_statistics_output_dataset,
+    ownership_dataset,
+    ownership_job,
     parent_run,
     processing_engine_run,
     schema_dataset,
+    source_code_location_job,
     sql_job,
+    tags_dataset,
+    tags_job,
 )
+from openlineage.client.generated.base import DatasetFacet
+
+from .column_lineage import ColumnSource
+from .source_code import GitCheckout
+
+CLASSIFICATION_KEYS = ("classification", "sensitivity")
 
 
 def job_type(producer: str, integration: str, job_type_name: str) -> dict[str, Any]:
@@ -132,4 +149,156 @@ def schema(
             ],
             producer=producer,
         )
+    }
+
+
+def column_lineage(
+    producer: str, namespace: str, sources: Mapping[str, Sequence[ColumnSource]]
+) -> dict[str, Any]:
+    """``columnLineage`` (1-2-0) of the output columns that are computed from table columns."""
+    fields = {
+        column: column_lineage_dataset.Fields(
+            inputFields=[
+                column_lineage_dataset.InputField(
+                    namespace=namespace,
+                    name=source.relation.name,
+                    field=source.column,
+                    transformations=[
+                        column_lineage_dataset.Transformation(
+                            type="DIRECT", subtype=source.subtype, masking=False
+                        )
+                    ],
+                )
+                for source in column_sources
+            ]
+        )
+        for column, column_sources in sources.items()
+        if column_sources
+    }
+    if not fields:
+        return {}
+    return {
+        "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(
+            fields=fields, producer=producer
+        )
+    }
+
+
+def output_statistics(producer: str, row_count: int | None) -> dict[str, Any]:
+    if row_count is None:
+        return {}
+    return {
+        "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+            rowCount=row_count, producer=producer
+        )
+    }
+
+
+def data_quality_assertions(
+    producer: str, assertions: Sequence[data_quality_assertions_dataset.Assertion]
+) -> dict[str, Any]:
+    if not assertions:
+        return {}
+    return {
+        "dataQualityAssertions": data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+            assertions=list(assertions), producer=producer
+        )
+    }
+
+
+def dataset_tags(producer: str, tags: Sequence[str]) -> dict[str, Any]:
+    if not tags:
+        return {}
+    return {
+        "tags": tags_dataset.TagsDatasetFacet(
+            tags=[
+                tags_dataset.TagsDatasetFacetFields(key=t, value="true", source="DBT") for t in tags
+            ],
+            producer=producer,
+        )
+    }
+
+
+def job_tags(producer: str, tags: Sequence[str]) -> dict[str, Any]:
+    if not tags:
+        return {}
+    return {
+        "tags": tags_job.TagsJobFacet(
+            tags=[tags_job.TagsJobFacetFields(key=t, value="true", source="DBT") for t in tags],
+            producer=producer,
+        )
+    }
+
+
+def dataset_ownership(producer: str, owners: Sequence[str]) -> dict[str, Any]:
+    if not owners:
+        return {}
+    return {
+        "ownership": ownership_dataset.OwnershipDatasetFacet(
+            owners=[ownership_dataset.Owner(name=name) for name in owners], producer=producer
+        )
+    }
+
+
+def job_ownership(producer: str, owners: Sequence[str]) -> dict[str, Any]:
+    if not owners:
+        return {}
+    return {
+        "ownership": ownership_job.OwnershipJobFacet(
+            owners=[ownership_job.Owner(name=name) for name in owners], producer=producer
+        )
+    }
+
+
+def source_code_location(
+    producer: str, checkout: GitCheckout | None, file_in_project: str | None
+) -> dict[str, Any]:
+    if checkout is None or not file_in_project:
+        return {}
+    path = "/".join(p for p in (checkout.project_path, file_in_project) if p)
+    return {
+        "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
+            type="git",
+            url=checkout.url,
+            repoUrl=checkout.remote,
+            path=path,
+            version=checkout.commit,
+            branch=checkout.branch,
+            producer=producer,
+        )
+    }
+
+
+def _classification_schema_url() -> str:
+    schema_file = resources.files(__package__) / "schemas" / "ColumnClassificationDatasetFacet.json"
+    return json.loads(schema_file.read_text())["$id"] + "#/$defs/ColumnClassificationDatasetFacet"
+
+
+CLASSIFICATION_SCHEMA_URL = _classification_schema_url()
+
+
+@attr.define
+class ColumnClassificationDatasetFacet(DatasetFacet):
+    """Custom facet; its JSON Schema ships in ``schemas/`` and its ``$id`` is the schema URL."""
+
+    fields: dict[str, dict[str, str]]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return CLASSIFICATION_SCHEMA_URL
+
+
+def column_classification(
+    producer: str, column_meta: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``columnClassification`` from the ``classification``/``sensitivity`` keys of column meta."""
+    fields = {
+        name: {key: str(meta[key]) for key in CLASSIFICATION_KEYS if key in meta}
+        for name, meta in column_meta.items()
+        if "classification" in meta
+    }
+    if not fields:
+        return {}
+    return {
+        "columnClassification": ColumnClassificationDatasetFacet(fields=fields, producer=producer)
     }

@@ -34,6 +34,31 @@ class DbtNode:
     def materialized(self) -> str | None:
         return self.properties.get("config", {}).get("materialized")
 
+    @property
+    def description(self) -> str | None:
+        return self.properties.get("description") or None
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.properties.get("tags") or [])
+
+    @property
+    def owners(self) -> list[str]:
+        """``meta.owner`` as a list of names (dbt allows a string or a list)."""
+        owner = merged_meta(self.properties).get("owner")
+        if not owner:
+            return []
+        return [str(o) for o in owner] if isinstance(owner, list) else [str(owner)]
+
+    @property
+    def columns(self) -> Mapping[str, Mapping[str, Any]]:
+        """Documented columns by name (from YAML: they may differ from the real ones)."""
+        return self.properties.get("columns") or {}
+
+    @property
+    def column_meta(self) -> dict[str, dict[str, Any]]:
+        return {name: merged_meta(column) for name, column in self.columns.items()}
+
 
 class DbtGraph:
     """Index of a dbt manifest: nodes by unique id and the datasets each one reads.
@@ -96,6 +121,11 @@ class DbtGraph:
         if node is None or node.resource_type == "test" or node.relation is None:
             return None
         return node
+
+
+def merged_meta(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """dbt ``meta``, whether declared at the top level or under ``config``."""
+    return {**(properties.get("meta") or {}), **(properties.get("config", {}).get("meta") or {})}
 
 
 def _to_node(props: Mapping[str, Any]) -> DbtNode:

@@ -1,0 +1,107 @@
+"""Column-level lineage of a model's compiled SQL, traced with sqlglot through CTEs, ``select *``
+and aliases down to the tables the model reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.lineage import Node, lineage
+
+from .naming import Relation
+from .warehouse import Columns
+
+IDENTITY, TRANSFORMATION, AGGREGATION = "IDENTITY", "TRANSFORMATION", "AGGREGATION"
+
+
+class ColumnLineageError(ValueError):
+    """The SQL could not be analysed; the message says why."""
+
+
+@dataclass(frozen=True)
+class ColumnSource:
+    """An upstream column an output column is computed from, and how."""
+
+    relation: Relation
+    column: str
+    subtype: str
+    """IDENTITY (copied as is), TRANSFORMATION (computed row by row) or AGGREGATION."""
+
+
+def column_lineage(
+    sql: str, dialect: str, inputs: Mapping[Relation, Columns]
+) -> dict[str, list[ColumnSource]]:
+    """Every output column of ``sql`` mapped to the table columns it is computed from.
+
+    ``inputs`` holds the real columns of the relations the SQL reads; ``select *`` is expanded
+    with them. Raises ``ColumnLineageError`` when the SQL cannot be parsed or traced.
+    """
+    schema: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+    known: dict[tuple[str, str, str], Relation] = {}
+    for relation, columns in inputs.items():
+        key = _key(relation.database, relation.schema, relation.identifier)
+        known[key] = relation
+        schema.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = {
+            _quote(name): data_type for name, data_type in columns
+        }
+    try:
+        statement = sqlglot.parse_one(sql, dialect=dialect)
+        if not isinstance(statement, exp.Query):
+            raise ColumnLineageError(f"not a query but {type(statement).__name__}")
+        roots = lineage(None, statement, schema=schema, dialect=dialect, copy=False)
+    except SqlglotError as exc:
+        raise ColumnLineageError(str(exc).splitlines()[0]) from exc
+    return {column: _sources(root, known) for column, root in roots.items()}
+
+
+def _sources(root: Node, known: Mapping[tuple[str, str, str], Relation]) -> list[ColumnSource]:
+    found: dict[tuple[Relation, str], str] = {}
+    for leaf, path in _leaves(root, ()):
+        table = leaf.source
+        if not isinstance(table, exp.Table):
+            continue  # a literal or a function without columns
+        key = _key(table.catalog, table.db, table.name)
+        relation = known.get(key) or Relation(table.catalog or None, table.db or None, table.name)
+        column = leaf.name.rsplit(".", 1)[-1]
+        subtype = _subtype(path)
+        previous = found.get((relation, column))
+        found[(relation, column)] = max(previous or subtype, subtype, key=_RANK.__getitem__)
+    return [
+        ColumnSource(rel, col, subtype) for (rel, col), subtype in sorted(found.items(), key=_order)
+    ]
+
+
+def _leaves(node: Node, path: Sequence[Node]) -> Iterator[tuple[Node, Sequence[Node]]]:
+    path = (*path, node)
+    if not node.downstream:
+        yield node, path
+    for child in node.downstream:
+        yield from _leaves(child, path)
+
+
+def _subtype(path: Sequence[Node]) -> str:
+    expressions = [node.expression for node in path if not isinstance(node.expression, exp.Table)]
+    if any(e.find(exp.AggFunc) for e in expressions):
+        return AGGREGATION
+    if all(isinstance(e.unalias(), exp.Column) for e in expressions):
+        return IDENTITY
+    return TRANSFORMATION
+
+
+_RANK = {IDENTITY: 0, TRANSFORMATION: 1, AGGREGATION: 2}
+
+
+def _order(item: tuple[tuple[Relation, str], str]) -> tuple[str, str]:
+    (relation, column), _ = item
+    return relation.name, column
+
+
+def _key(database: str | None, schema: str | None, table: str) -> tuple[str, str, str]:
+    return ((database or "").lower(), (schema or "").lower(), table.lower())
+
+
+def _quote(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql()
