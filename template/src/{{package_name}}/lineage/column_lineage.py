@@ -32,21 +32,26 @@ class ColumnSource:
 
 
 def column_lineage(
-    sql: str, dialect: str, inputs: Mapping[Relation, Columns]
+    sql: str, dialect: str, inputs: Mapping[Relation, Columns], output: Columns = ()
 ) -> dict[str, list[ColumnSource]]:
     """Every output column of ``sql`` mapped to the table columns it is computed from.
 
     ``inputs`` holds the real columns of the relations the SQL reads; ``select *`` is expanded
-    with them. Raises ``ColumnLineageError`` when the SQL cannot be parsed or traced.
+    with them. Column names are reported as the warehouse spells them (``output`` holds the
+    real output columns), since the parser folds the case of identifiers. Raises
+    ``ColumnLineageError`` when the SQL cannot be parsed or traced.
     """
     schema: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
     known: dict[tuple[str, str, str], Relation] = {}
+    spelling: dict[tuple[tuple[str, str, str], str], str] = {}
     for relation, columns in inputs.items():
         key = _key(relation.database, relation.schema, relation.identifier)
         known[key] = relation
         schema.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = {
             _quote(name): data_type for name, data_type in columns
         }
+        spelling.update(((key, name.lower()), name) for name, _ in columns)
+    output_spelling = {name.lower(): name for name, _ in output}
     try:
         statement = sqlglot.parse_one(sql, dialect=dialect)
         if not isinstance(statement, exp.Query):
@@ -54,10 +59,17 @@ def column_lineage(
         roots = lineage(None, statement, schema=schema, dialect=dialect, copy=False)
     except SqlglotError as exc:
         raise ColumnLineageError(str(exc).splitlines()[0]) from exc
-    return {column: _sources(root, known) for column, root in roots.items()}
+    return {
+        output_spelling.get(column.lower(), column): _sources(root, known, spelling)
+        for column, root in roots.items()
+    }
 
 
-def _sources(root: Node, known: Mapping[tuple[str, str, str], Relation]) -> list[ColumnSource]:
+def _sources(
+    root: Node,
+    known: Mapping[tuple[str, str, str], Relation],
+    spelling: Mapping[tuple[tuple[str, str, str], str], str],
+) -> list[ColumnSource]:
     found: dict[tuple[Relation, str], str] = {}
     for leaf, path in _leaves(root, ()):
         table = leaf.source
@@ -66,6 +78,7 @@ def _sources(root: Node, known: Mapping[tuple[str, str, str], Relation]) -> list
         key = _key(table.catalog, table.db, table.name)
         relation = known.get(key) or Relation(table.catalog or None, table.db or None, table.name)
         column = leaf.name.rsplit(".", 1)[-1]
+        column = spelling.get((key, column.lower()), column)
         subtype = _subtype(path)
         previous = found.get((relation, column))
         found[(relation, column)] = max(previous or subtype, subtype, key=_RANK.__getitem__)

@@ -171,7 +171,8 @@ class DbtRunLineage:
                 continue
             inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
             try:
-                found[uid] = column_lineage(sql, graph.adapter_type, inputs)
+                output = warehouse.columns.get(node.relation, []) if node.relation else []
+                found[uid] = column_lineage(sql, graph.adapter_type, inputs, output)
             except ColumnLineageError as exc:
                 self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {exc}")
         return found
