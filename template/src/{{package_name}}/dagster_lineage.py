@@ -13,7 +13,7 @@ from .lineage.dbt_run import DbtRunLineage
 from .lineage.emitter import LineageEmitter
 from .lineage.events import EmissionContext, JobRun
 from .lineage.naming import duckdb_namespace, stable_run_id
-from .lineage.profile import read_target
+from .lineage.profile import WarehouseTarget, read_target
 from .lineage.source_code import git_checkout
 from .project import PROJECT_ROOT
 from .settings import LINEAGE_NAMESPACE, LINEAGE_PRODUCER
@@ -31,6 +31,9 @@ class OpenLineageResource(dg.ConfigurableResource):
     """Raise on lineage errors instead of warning (for tests); a run never fails otherwise."""
     count_view_rows: bool = False
     """Also count the rows of views for ``outputStatistics`` (counting runs the view's query)."""
+    delivery_timeout: float = 1.0
+    """Seconds an HTTP delivery may take before the backend counts as down and events are
+    spooled (``timeout`` in ``openlineage.yml`` overrides it)."""
 
     def emitter(self, log: Any) -> LineageEmitter:
         return LineageEmitter.configure(
@@ -38,6 +41,7 @@ class OpenLineageResource(dg.ConfigurableResource):
             config_path=Path(self.config_path) if self.config_path else None,
             strict=self.strict,
             log=log,
+            delivery_timeout=self.delivery_timeout,
         )
 
 
@@ -50,7 +54,17 @@ def dbt_build_with_lineage(
     """Run ``dbt <args>`` for the selected assets, yielding Dagster events and emitting one
     OpenLineage START and terminal event per dbt node, under a parent run for this step."""
     emitter = lineage.emitter(context.log)
-    tracker = _tracker(context, dbt, lineage, emitter)
+    target = None
+    with emitter.guard("reading the dbt profile"):
+        target = read_target(
+            Path(dbt.project_dir),
+            Path(dbt.profiles_dir) if dbt.profiles_dir else None,
+            dbt.profile,
+            dbt.target,
+        )
+    if target is not None and target.file is not None:
+        target.file.parent.mkdir(parents=True, exist_ok=True)  # DuckDB makes the file only
+    tracker = _tracker(context, dbt, lineage, emitter, target)
     tracker.start()
     failure, aborted = None, False
     try:
@@ -79,20 +93,16 @@ def _tracker(
     dbt: DbtCliResource,
     lineage: OpenLineageResource,
     emitter: LineageEmitter,
+    target: WarehouseTarget | None,
 ) -> DbtRunLineage:
     job_namespace = os.environ.get("OPENLINEAGE_NAMESPACE") or LINEAGE_NAMESPACE
     run = context.run
     step_key = context.get_step_execution_context().step.key
     dataset_namespace, database_file = "duckdb://unknown", None
-    with emitter.guard("reading the dbt profile"):
-        target = read_target(
-            Path(dbt.project_dir),
-            Path(dbt.profiles_dir) if dbt.profiles_dir else None,
-            dbt.profile,
-            dbt.target,
-        )
-        if target.path is None:
-            raise ValueError(f"only DuckDB profiles are supported, not {target.adapter_type!r}")
+    with emitter.guard("naming datasets"):
+        if target is None or target.path is None:
+            kind = target.adapter_type if target else "unreadable"
+            raise ValueError(f"only DuckDB profiles are supported, not {kind!r}")
         dataset_namespace, database_file = duckdb_namespace(target.path), target.file
     emission = EmissionContext(
         producer=LINEAGE_PRODUCER,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m <package>.lineage summary [EVENTS]``."""
+"""Command line: ``python -m <package>.lineage summary [EVENTS]`` and ``... replay``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import LineageConfigError, find_config, load_config
+from .spool import Spool
 
 TERMINAL_STATES = ("COMPLETE", "FAIL", "ABORT")
 
@@ -26,7 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="JSON-lines events file (default: the file transport's)",
     )
+    replay = commands.add_parser(
+        "replay", help="send the spooled (undelivered) events through the configured transport"
+    )
+    replay.add_argument("--config", type=Path, help="openlineage.yml (default: the usual lookup)")
     args = parser.parse_args(argv)
+    if args.command == "replay":
+        return replay_spool(args.config)
     try:
         path = args.events or configured_events_file()
     except LineageConfigError as exc:
@@ -41,12 +48,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def replay_spool(config_path: Path | None) -> int:
+    """Send the spool's events in order; exit 0 when the spool is empty afterwards."""
+    try:
+        path = config_path or find_config(Path.cwd())
+        if path is None:
+            raise LineageConfigError("no openlineage.yml found; pass --config")
+        config = load_config(path)
+        transport = config.transport()
+    except LineageConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spool = Spool(config.spool_file)
+    sent, left, failure = spool.drain(transport.emit)
+    transport.close()
+    print(f"replayed {sent} events from {spool.path}; {left} still spooled")
+    if failure is not None:
+        message = f"{type(failure).__name__}: {failure}"
+        for secret in config.secrets:
+            message = message.replace(secret, "***")
+        print(f"error: delivery failed: {message}", file=sys.stderr)
+    return 0 if left == 0 else 1
+
+
 def configured_events_file() -> Path:
     """The file the configured file transport writes to (config looked up from the cwd)."""
     config_path = find_config(Path.cwd())
     if config_path is None:
         raise LineageConfigError("no openlineage.yml found; name the events file")
-    transport = load_config(config_path)["transport"]
+    transport = load_config(config_path).client_config["transport"]
     if transport.get("type") != "file":
         raise LineageConfigError(f"{config_path}: transport is {transport.get('type')!r}, not file")
     return Path(transport["log_file_path"])

@@ -1,24 +1,61 @@
 """Finding and reading ``openlineage.yml``, with errors that name the file and the problem.
 
 Lookup order, as the OpenLineage client documents it: ``$OPENLINEAGE_CONFIG``,
-``./openlineage.yml``, then (this project's addition) the project's own ``openlineage.yml``, then
-``~/.openlineage/openlineage.yml``. Values may reference environment variables as ``${NAME}``
-(secrets such as API keys belong there, never in the file). A relative file-transport path is
-resolved against the folder of the config file, whatever the working directory.
+``./openlineage.yml``, then (this project's addition) the project's own ``openlineage.yml``,
+then ``~/.openlineage/openlineage.yml``. Values may reference environment variables as
+``${NAME}`` or ``${NAME:-default}`` (secrets such as API keys belong there, never in the file).
+A relative file-transport path is resolved against the folder of the config file.
+
+Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` is the
+delivery budget (1 s) and ``retry.total`` is 0, because undelivered events are spooled and
+replayed instead of retried while dbt waits.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from openlineage.client.transport import Transport, get_default_factory
+
+from .spool import locked_file_transport
+
+DEFAULT_DELIVERY_TIMEOUT = 1.0
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
 class LineageConfigError(ValueError):
     """``openlineage.yml`` cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class LineageConfig:
+    path: Path
+    client_config: dict[str, Any]
+    """The file's content, ready for ``OpenLineageClient(config=...)``."""
+    secrets: tuple[str, ...]
+    """Values of secret-looking environment variables the file refers to (to redact)."""
+
+    @property
+    def spool_file(self) -> Path:
+        """Where undelivered events wait for ``replay``: beside the config file."""
+        return self.path.parent / ".lineage" / "spool.jsonl"
+
+    def transport(self) -> Transport:
+        """The configured transport; a file transport appends under a lock."""
+        spec = self.client_config["transport"]
+        try:
+            if spec.get("type") == "file":
+                return locked_file_transport(spec)
+            return get_default_factory().create(spec)
+        except Exception as exc:
+            raise LineageConfigError(
+                f"{self.path}: cannot create the {spec.get('type')!r} transport: {exc}"
+            ) from exc
 
 
 def lineage_disabled() -> bool:
@@ -41,9 +78,9 @@ def find_config(project_root: Path | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """The client configuration in ``path``, environment references expanded and a file
-    transport's folder created."""
+def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) -> LineageConfig:
+    """The configuration in ``path``: env references expanded, delivery defaults applied,
+    file transports' folders created and checked."""
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -52,40 +89,62 @@ def load_config(path: Path) -> dict[str, Any]:
         raise LineageConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(loaded, dict) or not isinstance(loaded.get("transport"), dict):
         raise LineageConfigError(f"{path}: expected a mapping with a 'transport' mapping")
-    config = _expand(loaded, path)
-    _prepare_file_transports(config["transport"], path)
-    return config
+    secrets: list[str] = []
+    config = _expand(loaded, path, secrets)
+    for transport in _transports(config["transport"]):
+        _prepare(transport, path, delivery_timeout)
+    return LineageConfig(path=path, client_config=config, secrets=tuple(s for s in secrets if s))
 
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand(value: Any, path: Path) -> Any:
+def _expand(value: Any, path: Path, secrets: list[str]) -> Any:
     if isinstance(value, dict):
-        return {key: _expand(item, path) for key, item in value.items()}
+        return {key: _expand(item, path, secrets) for key, item in value.items()}
     if isinstance(value, list):
-        return [_expand(item, path) for item in value]
+        return [_expand(item, path, secrets) for item in value]
     if isinstance(value, str):
-        return _ENV_REFERENCE.sub(lambda m: _env(m.group(1), path), value)
+        return _ENV_REFERENCE.sub(lambda m: _env(m, path, secrets), value)
     return value
 
 
-def _env(name: str, path: Path) -> str:
-    if name not in os.environ:
+def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
+    name, default = match.group(1), match.group(2)
+    if name not in os.environ and default is None:
         raise LineageConfigError(f"{path}: refers to ${{{name}}}, which is not set")
-    return os.environ[name]
+    value = os.environ.get(name, default or "")
+    if SECRET_NAME.search(name):
+        secrets.append(value)
+    return value
 
 
-def _prepare_file_transports(transport: dict[str, Any], path: Path) -> None:
-    """Resolve and create the folder of every file transport (composite ones included)."""
+def _transports(transport: dict[str, Any]) -> list[dict[str, Any]]:
+    """The transport and, for a composite one, every transport inside it."""
     nested = transport.get("transports")
-    if isinstance(nested, dict):
-        nested = list(nested.values())
-    for child in nested or []:
+    children = list(nested.values()) if isinstance(nested, dict) else list(nested or [])
+    found = [transport]
+    for child in children:
         if isinstance(child, dict):
-            _prepare_file_transports(child, path)
-    if transport.get("type") != "file" or "://" in str(transport.get("log_file_path", "")):
-        return
+            found += _transports(child)
+    return found
+
+
+def _prepare(transport: dict[str, Any], path: Path, delivery_timeout: float) -> None:
+    kind = transport.get("type")
+    if not kind:
+        raise LineageConfigError(f"{path}: a transport has no 'type'")
+    if kind == "http":
+        transport.setdefault("timeout", delivery_timeout)
+        transport.setdefault("retry", {"total": 0})
+        auth = transport.get("auth")
+        if isinstance(auth, dict) and auth.get("type") == "api_key" and not auth.get("apiKey"):
+            del transport["auth"]  # ${OPENLINEAGE_API_KEY:-} left empty: no key, no auth header
+    if kind == "file" and "://" not in str(transport.get("log_file_path", "")):
+        transport["log_file_path"] = str(_writable_file(transport, path))
+
+
+def _writable_file(transport: dict[str, Any], path: Path) -> Path:
     if not transport.get("log_file_path"):
         raise LineageConfigError(f"{path}: the file transport needs 'log_file_path'")
     log_file = Path(transport["log_file_path"]).expanduser()
@@ -97,4 +156,7 @@ def _prepare_file_transports(transport: dict[str, Any], path: Path) -> None:
         raise LineageConfigError(
             f"{path}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"
         ) from exc
-    transport["log_file_path"] = str(log_file)
+    target = log_file if log_file.exists() else log_file.parent
+    if (transport.get("append") and log_file.is_dir()) or not os.access(target, os.W_OK):
+        raise LineageConfigError(f"{path}: log_file_path {log_file} is not a writable file")
+    return log_file

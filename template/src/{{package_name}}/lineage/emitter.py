@@ -1,24 +1,36 @@
-"""Sending events through the OpenLineage client without ever failing the pipeline.
+"""Delivering events through the OpenLineage client without ever slowing or failing the
+pipeline, and without losing any.
 
-By default every lineage problem (bad config, unwritable file, unreachable backend, a bug in
-event building) is logged once as a warning and the pipeline goes on; ``strict=True`` raises
-instead, for tests.
+``emit`` only queues the event: one background thread delivers events in order, so a slow or
+dead backend never stalls the dbt event stream. The first delivery failure logs one warning and
+trips a breaker: that event and every later one go straight to the spool file (the backend is
+not retried while dbt waits), and ``python -m <package>.lineage replay`` sends them later.
+``strict=True`` (for tests) raises lineage errors instead: delivery errors from ``close``.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from openlineage.client import OpenLineageClient
-from openlineage.client.transport import get_default_factory
 
-from .config import find_config, lineage_disabled, load_config
+from .config import (
+    DEFAULT_DELIVERY_TIMEOUT,
+    LineageConfig,
+    find_config,
+    lineage_disabled,
+    load_config,
+)
+from .spool import Spool
 
 _log = logging.getLogger(__name__)
+_STOP = object()
 
 
 class Logger(Protocol):
@@ -27,12 +39,24 @@ class Logger(Protocol):
 
 class LineageEmitter:
     def __init__(
-        self, client: OpenLineageClient | None, *, strict: bool = False, log: Logger = _log
+        self,
+        client: Any | None,
+        *,
+        strict: bool = False,
+        log: Logger = _log,
+        spool: Spool | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._client = client
         self._strict = strict
         self._log = log
+        self._spool = spool
+        self._secrets = secrets
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._delivery_error: Exception | None = None
         self.emitted = 0
+        self.spooled = 0
         self.failures = 0
 
     @classmethod
@@ -43,20 +67,27 @@ class LineageEmitter:
         config_path: Path | None = None,
         strict: bool = False,
         log: Logger = _log,
+        delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
     ) -> LineageEmitter:
         """An emitter for the configuration found as ``config.find_config`` describes
-        (``config_path`` overrides the lookup); disabled when ``OPENLINEAGE_DISABLED=true``."""
+        (``config_path`` overrides the lookup); disabled when ``OPENLINEAGE_DISABLED=true``.
+        A configuration that cannot be used disables lineage with one warning naming the file
+        and the problem (strict: raises)."""
         emitter = cls(None, strict=strict, log=log)
         if lineage_disabled():
             return emitter
         with emitter.guard("reading the OpenLineage configuration"):
             path = config_path or find_config(project_root)
-            if path is None:
+            if path is None:  # the client's own env-var configuration
                 emitter._client = OpenLineageClient()
+                emitter._spool = Spool((project_root or Path.cwd()) / ".lineage" / "spool.jsonl")
             else:
-                config = load_config(path)
-                transport = get_default_factory().create(config["transport"])
-                emitter._client = OpenLineageClient(transport=transport, config=config)
+                config: LineageConfig = load_config(path, delivery_timeout)
+                emitter._secrets = config.secrets
+                emitter._client = OpenLineageClient(
+                    transport=config.transport(), config=config.client_config
+                )
+                emitter._spool = Spool(config.spool_file)
         return emitter
 
     @property
@@ -64,15 +95,40 @@ class LineageEmitter:
         return self._client is not None
 
     def emit(self, event: Any) -> None:
+        """Queue ``event`` for delivery; never blocks on the backend."""
         if self._client is None:
             return
-        with self.guard("emitting an OpenLineage event"):
-            self._client.emit(event)
-            self.emitted += 1
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._deliver_all, name="openlineage", daemon=True
+            )
+            self._worker.start()
+        self._queue.put(event)
+
+    def close(self) -> None:
+        """Wait until every queued event is delivered or spooled; strict: raise the first
+        delivery error."""
+        if self._worker is not None:
+            self._queue.put(_STOP)
+            self._worker.join()
+            self._worker = None
+        if self._client is not None:
+            with self.guard("closing the OpenLineage transport"):
+                self._client.close()
+        if self.spooled:
+            _log.info(
+                "OpenLineage: %d events delivered, %d spooled to %s",
+                self.emitted,
+                self.spooled,
+                self._spool.path if self._spool else "nowhere",
+            )
+        if self._strict and self._delivery_error is not None:
+            error, self._delivery_error = self._delivery_error, None
+            raise error
 
     def warn(self, message: str) -> None:
         """A lineage problem that loses detail but not events (e.g. SQL that cannot be parsed)."""
-        self._log.warning(message)
+        self._log.warning(self._redact(message))
 
     @contextmanager
     def guard(self, doing: str) -> Iterator[None]:
@@ -81,18 +137,43 @@ class LineageEmitter:
         try:
             yield
         except Exception as exc:
-            self.failures += 1
+            self._failed(doing, exc)
             if self._strict:
                 raise
-            if self.failures == 1:
-                self._log.warning(
-                    "OpenLineage: error while %s; lineage may be incomplete, run goes on: %s: %s",
-                    doing,
-                    type(exc).__name__,
-                    exc,
-                )
 
-    def close(self) -> None:
-        if self._client is not None:
-            with self.guard("closing the OpenLineage transport"):
-                self._client.close()
+    def _deliver_all(self) -> None:
+        while (event := self._queue.get()) is not _STOP:
+            if self._delivery_error is None:
+                try:
+                    self._client.emit(event)
+                    self.emitted += 1
+                    continue
+                except Exception as exc:
+                    self._delivery_error = exc
+                    self._failed("delivering events; the rest go to the spool", exc)
+            self._to_spool(event)
+
+    def _to_spool(self, event: Any) -> None:
+        if self._spool is None:
+            return
+        try:
+            self._spool.add(event)
+            self.spooled += 1
+        except Exception as exc:
+            self._failed(f"spooling to {self._spool.path}", exc)
+
+    def _failed(self, doing: str, exc: Exception) -> None:
+        self.failures += 1
+        if self.failures == 1:
+            self._log.warning(
+                self._redact(
+                    f"OpenLineage: error while {doing}; lineage may be incomplete, the run goes"
+                    f" on: {type(exc).__name__}: {exc}"
+                    + (f" (undelivered events: {self._spool.path})" if self._spool else "")
+                )
+            )
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
