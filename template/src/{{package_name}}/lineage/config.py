@@ -3,7 +3,8 @@
 Lookup order, as the OpenLineage client documents it: ``$OPENLINEAGE_CONFIG``,
 ``./openlineage.yml``, then (this project's addition) the project's own ``openlineage.yml``,
 then ``~/.openlineage/openlineage.yml``. Values may reference environment variables as
-``${NAME}`` or ``${NAME:-default}`` (secrets such as API keys belong there, never in the file).
+``${NAME}`` or ``${NAME:-default}`` (the default also when ``NAME`` is empty, as in a shell);
+secrets such as API keys belong there, never in the file.
 A relative file-transport path is resolved against the folder of the config file.
 
 Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` is the
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport, get_default_factory
 
 from .spool import locked_file_transport
@@ -34,19 +36,24 @@ class LineageConfigError(ValueError):
 
 @dataclass(frozen=True)
 class LineageConfig:
-    path: Path
+    path: Path | None
+    """The config file; None when the client configures itself from ``OPENLINEAGE_*``."""
     client_config: dict[str, Any]
     """The file's content, ready for ``OpenLineageClient(config=...)``."""
     secrets: tuple[str, ...]
-    """Values of secret-looking environment variables the file refers to (to redact)."""
+    """Values of secret-looking environment variables the config uses (to redact)."""
+    home: Path
+    """The folder whose ``.lineage/`` holds the spool: the config file's, else the project's."""
 
     @property
     def spool_file(self) -> Path:
-        """Where undelivered events wait for ``replay``: beside the config file."""
-        return self.path.parent / ".lineage" / "spool.jsonl"
+        """Where undelivered events wait for ``replay``."""
+        return self.home / ".lineage" / "spool.jsonl"
 
     def transport(self) -> Transport:
         """The configured transport; a file transport appends under a lock."""
+        if self.path is None:
+            return OpenLineageClient().transport
         spec = self.client_config["transport"]
         try:
             if spec.get("type") == "file":
@@ -78,6 +85,24 @@ def find_config(project_root: Path | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def resolve_config(
+    project_root: Path | None,
+    config_path: Path | None = None,
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+) -> LineageConfig:
+    """The configuration to deliver with: ``config_path``, else the file ``find_config`` finds,
+    else the OpenLineage client's own configuration from ``OPENLINEAGE_*`` variables."""
+    path = config_path or find_config(project_root)
+    if path is not None:
+        return load_config(path, delivery_timeout)
+    secrets = tuple(
+        value
+        for name, value in os.environ.items()
+        if name.startswith("OPENLINEAGE") and SECRET_NAME.search(name) and value
+    )
+    return LineageConfig(None, {}, secrets, project_root or Path.cwd())
+
+
 def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) -> LineageConfig:
     """The configuration in ``path``: env references expanded, delivery defaults applied,
     file transports' folders created and checked."""
@@ -93,7 +118,7 @@ def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) 
     config = _expand(loaded, path, secrets)
     for transport in _transports(config["transport"]):
         _prepare(transport, path, delivery_timeout)
-    return LineageConfig(path=path, client_config=config, secrets=tuple(s for s in secrets if s))
+    return LineageConfig(path, config, tuple(s for s in secrets if s), path.parent)
 
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -113,7 +138,7 @@ def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
     name, default = match.group(1), match.group(2)
     if name not in os.environ and default is None:
         raise LineageConfigError(f"{path}: refers to ${{{name}}}, which is not set")
-    value = os.environ.get(name, default or "")
+    value = os.environ.get(name, "") if default is None else os.environ.get(name) or default
     if SECRET_NAME.search(name):
         secrets.append(value)
     return value

@@ -20,13 +20,7 @@ from typing import Any, Protocol
 
 from openlineage.client import OpenLineageClient
 
-from .config import (
-    DEFAULT_DELIVERY_TIMEOUT,
-    LineageConfig,
-    find_config,
-    lineage_disabled,
-    load_config,
-)
+from .config import DEFAULT_DELIVERY_TIMEOUT, lineage_disabled, resolve_config
 from .spool import Spool
 
 _log = logging.getLogger(__name__)
@@ -77,17 +71,12 @@ class LineageEmitter:
         if lineage_disabled():
             return emitter
         with emitter.guard("reading the OpenLineage configuration"):
-            path = config_path or find_config(project_root)
-            if path is None:  # the client's own env-var configuration
-                emitter._client = OpenLineageClient()
-                emitter._spool = Spool((project_root or Path.cwd()) / ".lineage" / "spool.jsonl")
-            else:
-                config: LineageConfig = load_config(path, delivery_timeout)
-                emitter._secrets = config.secrets
-                emitter._client = OpenLineageClient(
-                    transport=config.transport(), config=config.client_config
-                )
-                emitter._spool = Spool(config.spool_file)
+            config = resolve_config(project_root, config_path, delivery_timeout)
+            emitter._secrets = config.secrets
+            emitter._client = OpenLineageClient(
+                transport=config.transport(), config=config.client_config
+            )
+            emitter._spool = Spool(config.spool_file)
         return emitter
 
     @property

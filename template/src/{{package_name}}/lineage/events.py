@@ -118,7 +118,7 @@ def _node_event(
 ) -> RunEvent:
     p = ctx.producer
     run_facets = facets.parent(p, ctx.step.as_tuple(), ctx.root.as_tuple())
-    run_facets |= facets.processing_engine(p, graph.dbt_version, graph.adapter_type)
+    run_facets |= facets.processing_engine(p, graph.dbt_version)
     job_facets = (
         facets.job_type(p, "DBT", node.resource_type.upper())
         | facets.job_documentation(p, node.description)

@@ -7,8 +7,9 @@ yields ``{}``. Facet classes come from openlineage-python, which sets each ``_sc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 import attr
@@ -37,6 +38,8 @@ from .column_lineage import ColumnSource
 from .source_code import GitCheckout
 
 CLASSIFICATION_KEYS = ("classification", "sensitivity")
+OPENLINEAGE_VERSION = metadata.version("openlineage-python")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def job_type(producer: str, integration: str, job_type_name: str) -> dict[str, Any]:
@@ -66,12 +69,13 @@ def job_documentation(producer: str, description: str | None) -> dict[str, Any]:
     }
 
 
-def processing_engine(producer: str, dbt_version: str, adapter: str) -> dict[str, Any]:
+def processing_engine(producer: str, dbt_version: str) -> dict[str, Any]:
+    """dbt and its version; the OpenLineage adapter is openlineage-python, at its version."""
     return {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             name="dbt",
             version=dbt_version,
-            openlineageAdapterVersion=adapter,
+            openlineageAdapterVersion=OPENLINEAGE_VERSION,
             producer=producer,
         )
     }
@@ -103,7 +107,7 @@ def error_message(producer: str, message: str | None, language: str = "SQL") -> 
         return {}
     return {
         "errorMessage": error_message_run.ErrorMessageRunFacet(
-            message=message, programmingLanguage=language, producer=producer
+            message=ANSI_ESCAPE.sub("", message), programmingLanguage=language, producer=producer
         )
     }
 

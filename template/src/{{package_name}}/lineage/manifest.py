@@ -87,6 +87,15 @@ class DbtGraph:
     def adapter_type(self) -> str:
         return str(self.metadata.get("adapter_type", "unknown"))
 
+    def runnable_ids(self) -> list[str]:
+        """Unique ids of every enabled node that can run (model, seed, snapshot, test)."""
+        return [
+            uid
+            for uid, props in self._manifest.get("nodes", {}).items()
+            if props.get("resource_type") in RUNNABLE_TYPES
+            and props.get("config", {}).get("materialized") != "ephemeral"
+        ]
+
     def node(self, unique_id: str) -> DbtNode | None:
         """The node or source with this id, or None if the manifest does not have it."""
         if unique_id not in self._nodes:
