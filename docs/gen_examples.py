@@ -1,0 +1,521 @@
+"""Generate the parts of the documentation that come from a real run: ``docs/generated/*.md``.
+
+``nox -s docs`` runs this before ``mkdocs build``. It renders the template with copier into a
+temporary folder (the rendered project is committed to a fresh git repository so that jobs carry
+``sourceCodeLocation``), then runs the generated project's pipeline in a subprocess, twice:
+
+1. every asset of the bundled dbt project, which must succeed;
+2. a copy of the dbt project where ``stg_orders`` selects a column that does not exist and
+   ``raw_payments`` has a duplicate id, which must fail with FAIL and ABORT events.
+
+Events go to an OpenLineage file transport. From them it writes one example event per kind, a
+table of every facet seen, event counts, the lineage summary and the project layout. Anything
+unexpected (a run that fails or succeeds when it should not, a START without exactly one terminal
+event, a run id that is not the documented uuid5) exits non-zero, so the docs build fails.
+
+Needs copier and the generated project's dependencies in this interpreter's environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "generated"
+PROJECT_NAME = "My Data Platform"
+REMOTE = "https://github.com/example/my-data-platform.git"
+STEP_KEY = "dbt_models"
+TERMINAL = ("COMPLETE", "FAIL", "ABORT")
+KINDS = ("step", "seed", "model", "snapshot", "test")
+STATES = ("START", *TERMINAL)
+
+RUNNER = """
+import sys
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from {pkg}.assets import dbt_models
+from {pkg}.dagster_lineage import OpenLineageResource
+from {pkg}.project import dbt_project
+
+copy = sys.argv[1] if len(sys.argv) > 1 else None
+dbt = (
+    DbtCliResource(project_dir=copy, profiles_dir=copy)
+    if copy
+    else DbtCliResource(project_dir=dbt_project)
+)
+result = dg.materialize(
+    [dbt_models],
+    resources={{"dbt": dbt, "lineage": OpenLineageResource(strict=True)}},
+    raise_on_error=False,
+)
+print("FLOE-DOCS-RUN", "success" if result.success else "failure", result.run_id)
+"""
+
+# Scrubbed from the environment of the runs: the docs show what the defaults produce.
+SCRUBBED = (
+    "OPENLINEAGE_DISABLED",
+    "OPENLINEAGE_NAMESPACE",
+    "OPENLINEAGE_URL",
+    "DBT_PROJECT_DIR",
+    "DBT_PROFILES_DIR",
+    "DBT_PROFILE",
+    "DBT_TARGET",
+)
+
+
+class DocsError(RuntimeError):
+    """The run did not produce what the documentation describes."""
+
+
+def main() -> int:
+    scratch = Path(tempfile.mkdtemp(prefix="floe-docs-"))
+    try:
+        generate(scratch)
+    except DocsError as exc:
+        print(f"gen_examples: {exc}", file=sys.stderr)
+        print(f"gen_examples: scratch folder kept: {scratch}", file=sys.stderr)
+        return 1
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def generate(scratch: Path) -> None:
+    # Every render first, close together: the runs below take minutes.
+    project = render(scratch / "my-data-platform")
+    variants = {
+        t: render(scratch / f"variant-{t}", lineage_transport=t) for t in ("console", "http")
+    }
+    package = answers(project)["package_name"]
+    layout = tree(project)
+    commit_to_git(project)
+
+    ok = scratch / "ok"
+    ok_run = run(project, package, ok)
+    if ok_run["outcome"] != "success":
+        raise DocsError(f"the pipeline run failed:\n{ok_run['log']}")
+    failing = scratch / "fail"
+    broken = break_dbt_project(project / "dbt", failing / "dbt")
+    commit_to_git(failing)  # so that its jobs carry sourceCodeLocation too
+    fail_run = run(project, package, failing, dbt_copy=broken)
+    if fail_run["outcome"] != "failure":
+        raise DocsError(f"the run of the broken dbt project did not fail:\n{fail_run['log']}")
+
+    ok_events = read_events(ok / "events.jsonl")
+    fail_events = read_events(failing / "events.jsonl")
+    check(project, package, ok, ok_events, ok_run["run_id"], all_complete=True)
+    check(project, package, failing, fail_events, fail_run["run_id"], all_complete=False)
+    validate(ok / "events.jsonl", failing / "events.jsonl")
+
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True)
+    write_examples(ok_events, fail_events)
+    write(OUT / "facets.md", facet_table({"successful run": ok_events, "failing run": fail_events}))
+    write(OUT / "counts.md", count_table({"successful": ok_events, "failing": fail_events}))
+    ok_file, fail_file = ok / "events.jsonl", failing / "events.jsonl"
+    write(OUT / "summary.md", lineage_cli(project, package, "summary", str(ok_file)))
+    manifest = project / "dbt" / "target" / "manifest.json"
+    write(
+        OUT / "check.md",
+        lineage_cli(project, package, "check", str(ok_file), "--manifest", str(manifest)),
+    )
+    write(OUT / "report.md", report_svg(project, package, fail_file, failing / "report.html"))
+    write(OUT / "layout.md", f"```text\n{layout}\n```\n")
+    write(OUT / "openlineage-yml.md", yaml_block(project / "openlineage.yml"))
+    for transport, variant in variants.items():
+        write(OUT / f"openlineage-yml-{transport}.md", yaml_block(variant / "openlineage.yml"))
+    write(OUT / "run-info.md", run_info(project, ok, ok_events))
+    print(f"gen_examples: wrote {len(list(OUT.iterdir()))} files to {OUT}")
+
+
+# -- the project and its runs ------------------------------------------------------------------
+
+
+def render(destination: Path, **data: str) -> Path:
+    given = {"project_name": PROJECT_NAME, **data}
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
+    command += [arg for key, value in given.items() for arg in ("--data", f"{key}={value}")]
+    command += [str(ROOT), str(destination)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DocsError(f"copier failed:\n{done.stdout}\n{done.stderr}")
+    return destination
+
+
+def answers(project: Path) -> dict[str, str]:
+    text = (project / ".copier-answers.yml").read_text()
+    return {
+        m.group(1): m.group(2).strip("'\"") for m in re.finditer(r"^([a-z_]+): (.+)$", text, re.M)
+    }
+
+
+def commit_to_git(project: Path) -> None:
+    git = [
+        "git",
+        "-C",
+        str(project),
+        "-c",
+        "user.name=floe docs",
+        "-c",
+        "user.email=docs@example.com",
+    ]
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "copier copy"],
+        ["remote", "add", "origin", REMOTE],
+    ):
+        done = subprocess.run([*git, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise DocsError(f"git {' '.join(args)} failed: {done.stderr}")
+
+
+def break_dbt_project(source: Path, destination: Path) -> Path:
+    """A copy of the dbt project with a model that fails and a test that fails."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", "logs"))
+    model = destination / "models" / "staging" / "stg_orders.sql"
+    text = model.read_text()
+    if "status\n" not in text:
+        raise DocsError(f"{model}: no 'status' line to break")
+    model.write_text(text.replace("status\n", "status, no_such_column\n"))
+    with (destination / "seeds" / "raw_payments.csv").open("a") as payments:
+        payments.write("11,10,card,100\n")  # a second payment with id 11
+    return destination
+
+
+def run(project: Path, package: str, workspace: Path, dbt_copy: Path | None = None) -> dict:
+    """Materialize every asset in a subprocess; events go to ``workspace/events.jsonl``."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    config = workspace / "openlineage.yml"
+    config.write_text(
+        f"transport:\n  type: file\n  log_file_path: {workspace / 'events.jsonl'}\n  append: true\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED}
+    env |= {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "PYTHONPATH": str(project / "src"),
+        "FLOE_DUCKDB_PATH": str(workspace / "warehouse.duckdb"),
+        "OPENLINEAGE_CONFIG": str(config),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    command = [sys.executable, "-c", RUNNER.format(pkg=package)]
+    if dbt_copy is not None:
+        command.append(str(dbt_copy))
+    print(f"gen_examples: running the pipeline in {workspace}", flush=True)
+    done = subprocess.run(command, env=env, cwd=workspace, capture_output=True, text=True)
+    log = (done.stdout + done.stderr)[-6000:]
+    found = re.search(r"^FLOE-DOCS-RUN (success|failure) (\S+)$", done.stdout, re.M)
+    if done.returncode != 0 or found is None:
+        raise DocsError(f"the runner exited with {done.returncode}:\n{log}")
+    return {"outcome": found.group(1), "run_id": found.group(2), "log": log}
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DocsError(f"no events were written to {path}")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def lineage_cli(project: Path, package: str, *args: str) -> str:
+    """``python -m <package>.lineage <args>`` in the project folder; its output as a console
+    block (paths shown as given)."""
+    command = [sys.executable, "-m", f"{package}.lineage", *args]
+    done = subprocess.run(
+        command,
+        cwd=project,
+        env=os.environ | {"PYTHONPATH": str(project / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise DocsError(f"{' '.join(args[:1])} failed:\n{done.stdout}\n{done.stderr}")
+    return f"```console\n$ python -m {package}.lineage {' '.join(args)}\n{done.stdout}```\n"
+
+
+def report_svg(project: Path, package: str, events_file: Path, out: Path) -> str:
+    """The lineage graph of ``report`` (an inline SVG), to embed in a page."""
+    lineage_cli(project, package, "report", str(events_file), "--out", str(out))
+    page = out.read_text(encoding="utf-8")
+    found = re.search(r"<svg\b.*?</svg>", page, re.S)
+    if found is None:
+        raise DocsError(f"{out}: no <svg> in the report")
+    svg = " ".join(found.group(0).split("\n"))
+    return f'<div class="floe-report" style="overflow-x: auto">\n{svg}\n</div>\n'
+
+
+# -- checks: the facts the prose states ---------------------------------------------------------
+
+
+def kind(event: dict[str, Any]) -> str:
+    job_type = event["job"]["facets"]["jobType"]
+    return "step" if job_type["integration"] == "DAGSTER" else job_type["jobType"].lower()
+
+
+def check(
+    project: Path,
+    package: str,
+    workspace: Path,
+    events: list[dict[str, Any]],
+    dagster_run_id: str,
+    *,
+    all_complete: bool,
+) -> None:
+    sys.path.insert(0, str(project / "src"))
+    try:
+        naming = __import__(f"{package}.lineage.naming", fromlist=["stable_run_id"])
+    finally:
+        sys.path.pop(0)
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_run[event["run"]["runId"]].append(event)
+    step_id = naming.stable_run_id(dagster_run_id, STEP_KEY)
+    namespace = "duckdb://" + str(workspace / "warehouse.duckdb")
+    for run_id, run_events in by_run.items():
+        states = [e["eventType"] for e in run_events]
+        job = run_events[0]["job"]["name"]
+        if len(states) != 2 or states[0] != "START" or states[1] not in TERMINAL:
+            raise DocsError(f"{job}: expected START then one terminal event, got {states}")
+        if str(uuid.UUID(run_id)) != run_id:
+            raise DocsError(f"{job}: run id {run_id} is not a canonical UUID")
+        if kind(run_events[0]) == "step":
+            expected = step_id
+        else:
+            expected = naming.stable_run_id(dagster_run_id, job)
+            parent = run_events[0]["run"]["facets"]["parent"]
+            if (
+                parent["run"]["runId"] != step_id
+                or parent["root"]["run"]["runId"] != dagster_run_id
+            ):
+                raise DocsError(f"{job}: parent/root do not name the step and the Dagster run")
+        if run_id != expected:
+            raise DocsError(f"{job}: run id {run_id} is not the documented uuid5 {expected}")
+        for event in run_events:
+            for dataset in event["inputs"] + event["outputs"]:
+                if dataset["namespace"] != namespace:
+                    raise DocsError(f"{job}: dataset namespace {dataset['namespace']}")
+        if all_complete and states[1] != "COMPLETE":
+            raise DocsError(f"{job}: {states[1]} in the successful run")
+
+
+def validate(*events_files: Path) -> None:
+    """Validate with the offline OpenLineage validator when it is around (as the generated
+    project's tests find it); the docs build does not need it."""
+    validator = os.environ.get("FLOE_OL_VALIDATOR")
+    if not validator:
+        candidates = [p / "shared" / "tools" / "validate_ol_events.py" for p in ROOT.parents]
+        validator = next((str(c) for c in candidates if c.is_file()), None)
+    if validator is None:
+        print("gen_examples: no OpenLineage validator found; events not validated")
+        return
+    command = [sys.executable, validator, "--strict", "-q", *map(str, events_files)]
+    if os.environ.get("OPENLINEAGE_SPEC_DIR"):
+        command += ["--spec-dir", os.environ["OPENLINEAGE_SPEC_DIR"]]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DocsError(f"invalid OpenLineage events:\n{done.stdout}\n{done.stderr}")
+    print(f"gen_examples: events valid ({validator})")
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+
+
+def pick(events: list[dict[str, Any]], job: str, state: str) -> dict[str, Any]:
+    """The event of ``state`` of the job named ``job`` (or starting with it, for test hashes)."""
+    for event in events:
+        name = event["job"]["name"]
+        if event["eventType"] == state and (name == job or name.startswith(job + ".")):
+            return event
+    raise DocsError(f"no {state} event of {job}")
+
+
+def require(event: dict[str, Any], *paths: str) -> None:
+    """Fail when an example lacks a facet the prose points at."""
+    for path in paths:
+        value: Any = event
+        for part in path.split("/"):
+            value = value[int(part)] if isinstance(value, list) else value.get(part)
+            if value is None:
+                raise DocsError(f"{event['job']['name']} {event['eventType']}: no {path}")
+
+
+def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> None:
+    step = f"{ok[0]['job']['name']}"
+    examples = {
+        "step-start": (pick(ok, step, "START"), [], "+"),
+        "step-complete": (pick(ok, step, "COMPLETE"), [], ""),
+        "model-start": (pick(ok, "model.floe.customers", "START"), [], ""),
+        "model-complete": (
+            pick(ok, "model.floe.customers", "COMPLETE"),
+            [
+                "outputs/0/facets/columnLineage",
+                "outputs/0/facets/schema",
+                "outputs/0/facets/columnClassification",
+                "outputs/0/outputFacets/outputStatistics",
+                "job/facets/sql",
+                "job/facets/sourceCodeLocation",
+            ],
+            "",
+        ),
+        "seed-complete": (
+            pick(ok, "seed.floe.raw_orders", "COMPLETE"),
+            ["outputs/0/outputFacets/outputStatistics", "outputs/0/facets/schema"],
+            "",
+        ),
+        "snapshot-complete": (
+            pick(ok, "snapshot.floe.customers_snapshot", "COMPLETE"),
+            ["outputs/0/outputFacets/outputStatistics"],
+            "",
+        ),
+        "test-complete": (
+            pick(ok, "test.floe.unique_stg_customers_customer_id", "COMPLETE"),
+            ["inputs/0/inputFacets/dataQualityAssertions"],
+            "",
+        ),
+        "model-fail": (
+            pick(failing, "model.floe.stg_orders", "FAIL"),
+            ["run/facets/errorMessage"],
+            "",
+        ),
+        "test-fail": (
+            pick(failing, "test.floe.unique_stg_payments_payment_id", "FAIL"),
+            ["run/facets/errorMessage", "inputs/0/inputFacets/dataQualityAssertions"],
+            "",
+        ),
+        "model-abort": (pick(failing, "model.floe.orders", "ABORT"), [], ""),
+        "step-fail": (
+            pick(failing, failing[0]["job"]["name"], "FAIL"),
+            ["run/facets/errorMessage"],
+            "",
+        ),
+    }
+    for name, (event, required, opened) in examples.items():
+        require(event, *required)
+        title = f"{kind(event)} {event['eventType']}: `{event['job']['name']}`"
+        body = json.dumps(event, indent=2, ensure_ascii=False)
+        indented = "\n".join(("    " + line).rstrip() for line in body.splitlines())
+        write(
+            OUT / f"event-{name}.md",
+            f'???{opened} example "{title}"\n\n    ```json\n{indented}\n    ```\n',
+        )
+
+
+LOCATIONS = {
+    "run.facets": lambda e: [e["run"].get("facets") or {}],
+    "job.facets": lambda e: [e["job"].get("facets") or {}],
+    "inputs[].facets": lambda e: [d.get("facets") or {} for d in e["inputs"]],
+    "inputs[].inputFacets": lambda e: [d.get("inputFacets") or {} for d in e["inputs"]],
+    "outputs[].facets": lambda e: [d.get("facets") or {} for d in e["outputs"]],
+    "outputs[].outputFacets": lambda e: [d.get("outputFacets") or {} for d in e["outputs"]],
+}
+
+
+def facet_table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for events in runs.values():
+        for event in events:
+            for where, facets_of in LOCATIONS.items():
+                for facets in facets_of(event):
+                    for key, facet in facets.items():
+                        entry = seen.setdefault(
+                            (where, key), {"on": defaultdict(set), "urls": set(), "by": set()}
+                        )
+                        entry["on"][kind(event)].add(event["eventType"])
+                        entry["urls"].add(facet.get("_schemaURL", "-"))
+                        own = facet.get("_producer") == event["producer"]
+                        entry["by"].add("this project" if own else "OpenLineage client")
+    rows = [
+        "| facet | where | on (node kind: event types) | set by | `_schemaURL` |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    order = list(LOCATIONS)
+    for (where, key), entry in sorted(seen.items(), key=lambda i: (order.index(i[0][0]), i[0][1])):
+        on = "<br>".join(
+            f"{k}: {', '.join(s for s in STATES if s in entry['on'][k])}"
+            for k in KINDS
+            if k in entry["on"]
+        )
+        urls = "<br>".join(f"`{u}`" for u in sorted(entry["urls"]))
+        rows.append(f"| `{key}` | `{where}` | {on} | {', '.join(sorted(entry['by']))} | {urls} |")
+    return "\n".join(rows) + "\n"
+
+
+def count_table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    rows = [
+        "| run | node kind | jobs | " + " | ".join(STATES) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in STATES) + " |",
+    ]
+    for label, events in runs.items():
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        jobs: dict[str, set[str]] = defaultdict(set)
+        for event in events:
+            counts[kind(event)][event["eventType"]] += 1
+            jobs[kind(event)].add(event["job"]["name"])
+        for k in KINDS:
+            if k in counts:
+                cells = " | ".join(str(counts[k][s]) for s in STATES)
+                rows.append(f"| {label} | {k} | {len(jobs[k])} | {cells} |")
+        rows.append(f"| {label} | **all** | | **{len(events)} events** | | | |")
+    return "\n".join(rows) + "\n"
+
+
+def run_info(project: Path, workspace: Path, events: list[dict[str, Any]]) -> str:
+    from importlib.metadata import version
+
+    versions = ", ".join(
+        f"{name} {version(name)}"
+        for name in ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "openlineage-python")
+    )
+    a = answers(project)
+    return (
+        f"The examples on this page were produced while these docs were built: "
+        f'`copier copy --defaults --data "project_name={a["project_name"]}"` '
+        f"(package `{a['package_name']}`, job namespace `{a['lineage_namespace']}`, producer "
+        f"`{a['lineage_producer']}`), committed to a fresh git repository with origin "
+        f"`{REMOTE}`, then materialized in-process with `FLOE_DUCKDB_PATH="
+        f"{workspace / 'warehouse.duckdb'}` and a file transport. Versions: {versions}. "
+        f"The Dagster job is `{events[0]['run']['facets']['parent']['root']['job']['name']}` "
+        f"because the runs use `dagster.materialize`.\n"
+    )
+
+
+def tree(root: Path) -> str:
+    skip = {".git", "target", "logs", "__pycache__"}
+
+    def walk(folder: Path, prefix: str) -> Iterable[str]:
+        entries = sorted(
+            (p for p in folder.iterdir() if p.name not in skip),
+            key=lambda p: (p.is_file(), p.name),
+        )
+        for i, entry in enumerate(entries):
+            last = i == len(entries) - 1
+            yield f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}"
+            if entry.is_dir():
+                yield from walk(entry, prefix + ("    " if last else "│   "))
+
+    return "\n".join([f"{root.name}/", *walk(root, "")])
+
+
+def yaml_block(path: Path) -> str:
+    return f'```yaml title="{path.name}"\n{path.read_text()}```\n'
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
