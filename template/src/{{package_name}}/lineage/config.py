@@ -24,7 +24,7 @@ import yaml
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport, get_default_factory
 
-from .spool import locked_file_transport
+from .spool import appending_file_transport
 
 DEFAULT_DELIVERY_TIMEOUT = 1.0
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
@@ -50,14 +50,26 @@ class LineageConfig:
         """Where undelivered events wait for ``replay``."""
         return self.home / ".lineage" / "spool.jsonl"
 
+    @property
+    def needs_client(self) -> bool:
+        """Whether events must pass through ``OpenLineageClient.emit``: only for what it adds
+        per event (``facets``, ``filters``, ``tags``, ``dataset`` settings in the file or
+        ``OPENLINEAGE__*`` variables), which costs more than writing the event."""
+        configured = set(self.client_config) - {"transport"}
+        from_env = any(
+            name.startswith("OPENLINEAGE__") and not name.startswith("OPENLINEAGE__TRANSPORT")
+            for name in os.environ
+        )
+        return self.path is None or bool(configured) or from_env
+
     def transport(self) -> Transport:
-        """The configured transport; a file transport appends under a lock."""
+        """The configured transport; an appending file transport writes whole lines."""
         if self.path is None:
             return OpenLineageClient().transport
         spec = self.client_config["transport"]
         try:
             if spec.get("type") == "file":
-                return locked_file_transport(spec)
+                return appending_file_transport(spec)
             return get_default_factory().create(spec)
         except Exception as exc:
             raise LineageConfigError(

@@ -1,11 +1,14 @@
-"""Delivering events through the OpenLineage client without ever slowing or failing the
+"""Delivering events through the configured transport without ever slowing or failing the
 pipeline, and without losing any.
 
-``emit`` only queues the event: one background thread delivers events in order, so a slow or
-dead backend never stalls the dbt event stream. The first delivery failure logs one warning and
-trips a breaker: that event and every later one go straight to the spool file (the backend is
-not retried while dbt waits), and ``python -m <package>.lineage replay`` sends them later.
-``strict=True`` (for tests) raises lineage errors instead: delivery errors from ``close``.
+Local transports (file, console) write in ``emit``: that costs less than handing the event to
+another thread. Every other transport gets a queue: one background thread delivers its events
+in order, so a slow or dead backend never stalls the dbt event stream. The first delivery
+failure logs one warning and trips a breaker: that event and every later one go straight to
+the spool file (the backend is not retried while dbt waits), and
+``python -m <package>.lineage replay`` sends them later. ``strict=True`` (for tests) raises
+lineage errors instead: delivery errors from ``close``. Events pass through
+``OpenLineageClient.emit`` only when the configuration asks for what it adds per event.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .spool import Spool
 
 _log = logging.getLogger(__name__)
 _STOP = object()
+QUEUE_SIZE = 1000
+LOCAL_TRANSPORTS = frozenset({"file", "console", "noop"})
 
 
 class Logger(Protocol):
@@ -46,7 +51,9 @@ class LineageEmitter:
         self._log = log
         self._spool = spool
         self._secrets = secrets
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # bounded: a backlog costs memory, so past it emit() waits for the delivery thread
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._in_background = getattr(client, "kind", None) not in LOCAL_TRANSPORTS
         self._worker: threading.Thread | None = None
         self._delivery_error: Exception | None = None
         self.emitted = 0
@@ -73,9 +80,13 @@ class LineageEmitter:
         with emitter.guard("reading the OpenLineage configuration"):
             config = resolve_config(project_root, config_path, delivery_timeout)
             emitter._secrets = config.secrets
-            emitter._client = OpenLineageClient(
-                transport=config.transport(), config=config.client_config
+            transport = config.transport()
+            emitter._client = (
+                OpenLineageClient(transport=transport, config=config.client_config)
+                if config.needs_client
+                else transport  # the client would only scan os.environ per event
             )
+            emitter._in_background = transport.kind not in LOCAL_TRANSPORTS
             emitter._spool = Spool(config.spool_file)
         return emitter
 
@@ -84,8 +95,11 @@ class LineageEmitter:
         return self._client is not None
 
     def emit(self, event: Any) -> None:
-        """Queue ``event`` for delivery; never blocks on the backend."""
+        """Deliver ``event`` (local transports) or queue it; never blocks on a backend."""
         if self._client is None:
+            return
+        if not self._in_background:
+            self._deliver(event)
             return
         if self._worker is None:
             self._worker = threading.Thread(
@@ -132,15 +146,18 @@ class LineageEmitter:
 
     def _deliver_all(self) -> None:
         while (event := self._queue.get()) is not _STOP:
-            if self._delivery_error is None:
-                try:
-                    self._client.emit(event)
-                    self.emitted += 1
-                    continue
-                except Exception as exc:
-                    self._delivery_error = exc
-                    self._failed("delivering events; the rest go to the spool", exc)
-            self._to_spool(event)
+            self._deliver(event)
+
+    def _deliver(self, event: Any) -> None:
+        if self._delivery_error is None:
+            try:
+                self._client.emit(event)
+                self.emitted += 1
+                return
+            except Exception as exc:
+                self._delivery_error = exc
+                self._failed("delivering events; the rest go to the spool", exc)
+        self._to_spool(event)
 
     def _to_spool(self, event: Any) -> None:
         if self._spool is None:

@@ -1,18 +1,57 @@
 """Append-only JSON-lines files shared by concurrent processes: the events file of the file
-transport and the spool of undelivered events. Every line is written under an exclusive
-``flock``, so lines from concurrent runs never interleave."""
+transport (one ``O_APPEND`` write per line) and the spool of undelivered events (written and
+drained under an exclusive ``flock``), so lines from concurrent runs never interleave."""
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from openlineage.client.serde import Serde
+import attr
 from openlineage.client.transport.file import FileConfig, FileTransport
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def event_json(event: Any) -> str:
+    """The JSON of an OpenLineage event (or dict) with the content of ``Serde.to_json`` (nulls
+    dropped, enums as values), compact, at a fraction of its cost: attrs fields are read
+    directly instead of through ``attr.asdict`` and a second pass over the copy."""
+    return json.dumps(_plain(event), separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if kind is list or kind is tuple:
+        items = []
+        for item in value:
+            if item is not None:
+                item = _plain(item)
+                if item is not None and item != {}:
+                    items.append(item)
+        return items
+    if isinstance(value, Enum):
+        return value.value
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(a.name for a in attr.fields(kind))
+    plain = {}
+    for name in names:
+        item = getattr(value, name)
+        if item is not None:
+            plain[name] = _plain(item)
+    return plain
 
 
 @contextmanager
@@ -33,20 +72,39 @@ def append_line(path: Path, line: str) -> None:
         handle.write(line + "\n")
 
 
-class LockedFileTransport(FileTransport):
-    """The OpenLineage file transport, writing each event under a lock when appending."""
+class AppendingFileTransport(FileTransport):
+    """The OpenLineage file transport that, when appending, keeps the file open with
+    ``O_APPEND`` and writes each event as one line in one ``write`` call: appends from
+    concurrent processes then never interleave (on a local filesystem)."""
+
+    def __init__(self, config: FileConfig) -> None:
+        super().__init__(config)
+        self._fd: int | None = None
 
     def emit(self, event: Any) -> None:
         if not self.config.append:
             return super().emit(event)
+        data = (event_json(event) + "\n").encode()
         try:
-            append_line(Path(self.config.log_file_path), Serde.to_json(event))
+            if self._fd is None:
+                path = Path(self.config.log_file_path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            written = os.write(self._fd, data)
+            while written < len(data):  # only on a full disk or a signal
+                written += os.write(self._fd, data[written:])
         except OSError as error:
             raise RuntimeError(f"cannot write to {self.config.log_file_path}: {error}") from error
 
+    def close(self, timeout: float = -1) -> bool:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        return True
 
-def locked_file_transport(config: dict[str, Any]) -> LockedFileTransport:
-    return LockedFileTransport(FileConfig.from_dict(config))
+
+def appending_file_transport(config: dict[str, Any]) -> AppendingFileTransport:
+    return AppendingFileTransport(FileConfig.from_dict(config))
 
 
 class Spool:
@@ -56,7 +114,7 @@ class Spool:
         self.path = path
 
     def add(self, event: Any) -> None:
-        append_line(self.path, Serde.to_json(event))
+        append_line(self.path, event_json(event))
 
     def drain(self, send: Any) -> tuple[int, int, Exception | None]:
         """Send the spooled events in order with ``send(event_dict)``. At the first failure the
