@@ -1,0 +1,122 @@
+"""One measured run: materialize every dbt asset of a generated floe project, in process.
+
+    python bench/materialize_once.py PACKAGE [--profile OUT.prof]
+
+Run by ``run_bench.py`` in a fresh process per measurement, with ``PYTHONPATH`` naming the
+generated project's ``src`` and ``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``/``OPENLINEAGE_CONFIG``
+(and ``OPENLINEAGE_DISABLED``) set. Prints one JSON line: the seconds ``dg.materialize`` took
+(imports excluded), whether it succeeded, and the wall-clock seconds spent inside the lineage
+tracker's ``start``/``observe``/``finish`` (timed with ``perf_counter`` around each call; with
+``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` keeps
+the raw dbt events the tracker observed (written after the timing) for ``profile_replay.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import importlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def instrument(
+    cls: type,
+    names: tuple[str, ...],
+    profiler: cProfile.Profile | None,
+    record: list[Any] | None = None,
+) -> dict:
+    """Wrap methods of ``cls`` to add up their wall-clock time (and profile them); the first
+    positional argument of every ``observe`` call is appended to ``record``."""
+    spent: dict[str, Any] = {name: 0.0 for name in names} | {"calls": dict.fromkeys(names, 0)}
+
+    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if record is not None and name == "observe":
+                record.append(args[1])
+            if profiler is not None:
+                profiler.enable()
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+                spent["calls"][name] += 1
+                if profiler is not None:
+                    profiler.disable()
+
+        return timed
+
+    for name in names:
+        setattr(cls, name, wrap(name, getattr(cls, name)))
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("package")
+    parser.add_argument(
+        "--profile",
+        help="write a cProfile of observe() to OUT.observe.prof and of finish() to OUT.finish.prof",
+    )
+    parser.add_argument(
+        "--record-events",
+        help="after the run, write the raw dbt events observe() saw to this JSON-lines file",
+    )
+    args = parser.parse_args()
+
+    import dagster as dg
+    from dagster_dbt import DbtCliResource
+
+    pkg = args.package
+    assets = importlib.import_module(f"{pkg}.assets")
+    bridge = importlib.import_module(f"{pkg}.dagster_lineage")
+    project = importlib.import_module(f"{pkg}.project")
+    dbt_run = importlib.import_module(f"{pkg}.lineage.dbt_run")
+
+    observe_profiler = cProfile.Profile() if args.profile else None
+    finish_profiler = cProfile.Profile() if args.profile else None
+    tracker = dbt_run.DbtRunLineage
+    raw_events: list[Any] = []
+    spent = instrument(tracker, ("start", "observe"), observe_profiler, raw_events)
+    finished = instrument(tracker, ("finish",), finish_profiler)
+
+    started = time.perf_counter()
+    result = dg.materialize(
+        [assets.dbt_models],
+        resources={
+            "dbt": DbtCliResource(project_dir=project.dbt_project),
+            "lineage": bridge.OpenLineageResource(),
+        },
+        raise_on_error=False,
+    )
+    seconds = time.perf_counter() - started
+    if args.profile:
+        observe_profiler.dump_stats(f"{args.profile}.observe.prof")
+        finish_profiler.dump_stats(f"{args.profile}.finish.prof")
+    if args.record_events:
+        with open(args.record_events, "w", encoding="utf-8") as handle:
+            for raw in raw_events:
+                handle.write(json.dumps(raw, default=str) + "\n")
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "success": result.success,
+                "lineage_seconds": {
+                    "start": spent["start"],
+                    "observe": spent["observe"],
+                    "finish": finished["finish"],
+                },
+                "observe_calls": spent["calls"]["observe"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

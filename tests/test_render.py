@@ -1,0 +1,266 @@
+"""Rendering the template: answers recorded, every file where it belongs with the chosen values,
+no template syntax left over, nothing written outside the destination, no ``--trust`` needed."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import (
+    ANSWERS_FILE,
+    QUESTIONS,
+    ROOT,
+    SLUGS,
+    VARIANTS,
+    Renders,
+    answers,
+    expected_answers,
+    render,
+    rendered_path,
+    tool,
+)
+from packaging.requirements import Requirement
+
+ALL = sorted(VARIANTS)
+# Jinja left in a file copier rendered, unless it is dbt's own ({{ ref('x') }}, {{ env_var(..) }}
+# ...), which generated files may quote (e.g. a test writing a dbt profile), or a GitHub Actions
+# expression (${{ matrix.python }}).
+LEFTOVER_JINJA = re.compile(
+    r"(?<!\$)\{\{(?!-?\s*(?:ref|source|env_var|var|config|this|target)\b)|\{%|\{#"
+)
+# A reference to a copier answer or to copier's own context: never valid once rendered.
+ANSWER_NAMES = "|".join([*QUESTIONS, "project_slug", r"_copier_\w+"])
+COPIER_REFERENCE = re.compile(
+    rf"\{{\{{-?\s*(?:{ANSWER_NAMES})\b"  # {{ package_name ...
+    rf"|\{{%-?\s*(?:if|elif|for)\s+[^%]*\b(?:{ANSWER_NAMES})\b"  # {% if lineage_transport ...
+)
+
+
+def copier_yml() -> dict:
+    return yaml.safe_load((ROOT / "copier.yml").read_text())
+
+
+def project_files(project: Path) -> set[str]:
+    return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()}
+
+
+def layout(name: str, rendered: Renders) -> dict[str, str]:
+    """Rendered path -> template file, for the answers of ``VARIANTS[name]``."""
+    values = {
+        "package_name": expected_answers(name)["package_name"],
+        "_copier_conf.answers_file": ANSWERS_FILE,
+    }
+    return {rendered_path(source, values): source for source in rendered.sources(name)}
+
+
+def text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def test_variants_answer_every_question_and_cover_every_choice() -> None:
+    config = copier_yml()
+    asked = {
+        key
+        for key, spec in config.items()
+        if not key.startswith("_") and not (isinstance(spec, dict) and spec.get("when") is False)
+    }
+    assert asked == set(QUESTIONS)
+    for key, spec in config.items():
+        if isinstance(spec, dict) and "choices" in spec:
+            choices = spec["choices"]
+            offered = set(choices.values() if isinstance(choices, dict) else choices)
+            used = {expected_answers(name)[key] for name in VARIANTS}
+            assert used == offered, f"variants do not cover every choice of {key}"
+
+
+@pytest.mark.parametrize("name", ["console", "http"])
+def test_non_default_variants_change_every_answer(name: str, tmp_path: Path) -> None:
+    """Each answer of these variants differs from what copier would choose by default."""
+    project_name = VARIANTS[name]["project_name"]
+    defaults = answers(render(tmp_path / "defaults", {"project_name": project_name}))
+    for key in QUESTIONS:
+        if key != "project_name":
+            assert VARIANTS[name][key] != defaults[key], key
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_answers_file_records_every_answer(name: str, rendered: Renders) -> None:
+    recorded = answers(rendered(name))
+    given = {k: v for k, v in recorded.items() if not k.startswith("_")}
+    assert given == expected_answers(name)
+    # What `copier update` needs to find the template and the version rendered.
+    assert Path(recorded["_src_path"]).resolve() == ROOT
+    assert str(recorded["_commit"]).strip()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_template_file_is_rendered_where_expected(name: str, rendered: Renders) -> None:
+    project = rendered(name)
+    expected = layout(name, rendered)
+    assert expected, "no template files found"
+    assert project_files(project) == set(expected)
+    for target, source in expected.items():
+        if not source.endswith(".jinja"):  # copied verbatim
+            assert (project / target).read_bytes() == rendered.sources(name)[source], target
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_template_syntax_is_left(name: str, rendered: Renders) -> None:
+    project = rendered(name)
+    sources = layout(name, rendered)
+    for relative in sorted(project_files(project)):
+        assert not relative.endswith(".jinja") and "{{" not in relative and "{%" not in relative
+        content = text(project / relative)
+        if content is None:
+            continue
+        assert not COPIER_REFERENCE.search(content), f"{relative} refers to a copier answer"
+        # Files without the .jinja suffix are copied as they are (checked byte for byte
+        # elsewhere): dbt's Jinja and Python f-strings ("{{") are legitimate there.
+        if sources[relative].endswith(".jinja"):
+            leftover = LEFTOVER_JINJA.search(content)
+            where = leftover and content[leftover.start() : leftover.start() + 60]
+            assert leftover is None, f"{relative}: unrendered Jinja: {where!r}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_files_carry_the_chosen_values(name: str, rendered: Renders) -> None:
+    project = rendered(name)
+    want = expected_answers(name)
+    package = want["package_name"]
+    version = want["python_version"]
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == SLUGS[want["project_name"]]
+    assert pyproject["project"]["description"] == want["description"]
+    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [f"src/{package}"]
+    assert pyproject["tool"]["dg"]["project"]["root_module"] == package
+    assert pyproject["tool"]["dg"]["project"]["code_location_target_module"] == (
+        f"{package}.definitions"
+    )
+
+    settings = ast.parse((project / "src" / package / "settings.py").read_text())
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in settings.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert constants["LINEAGE_NAMESPACE"] == want["lineage_namespace"]
+    assert constants["LINEAGE_PRODUCER"] == want["lineage_producer"]
+
+    transport = yaml.safe_load((project / "openlineage.yml").read_text())["transport"]
+    assert transport["type"] == want["lineage_transport"]
+    if want["lineage_transport"] == "file":
+        assert transport["log_file_path"] == ".lineage/events.jsonl"
+    if want["lineage_transport"] == "http":
+        assert transport["url"] == "${OPENLINEAGE_URL}"  # from the environment, never the file
+
+    readme = (project / "README.md").read_text()
+    assert readme.startswith(f"# {want['project_name']}\n")
+    assert want["description"] in readme
+    assert want["lineage_namespace"] in readme
+
+
+@pytest.mark.parametrize("name", ["defaults", "http"])
+def test_dependencies_are_the_supported_ranges(name: str, rendered: Renders) -> None:
+    project = tomllib.loads((rendered(name) / "pyproject.toml").read_text())["project"]
+    runtime = {r.name: r for r in map(Requirement, project["dependencies"])}
+    dev = {r.name: r for r in map(Requirement, project["optional-dependencies"]["dev"])}
+    assert set(runtime) >= {
+        "dagster",
+        "dagster-dbt",
+        "dbt-core",
+        "dbt-duckdb",
+        "duckdb",
+        "openlineage-python",
+        "pyyaml",
+    }
+    assert set(dev) >= {
+        "dagster-webserver",
+        "dagster-dg-cli",
+        "pytest",
+        "jsonschema",
+        "referencing",
+        "ruff",
+    }
+    assert runtime["dagster"].specifier.contains("1.13.0")
+    assert runtime["dagster-dbt"].specifier.contains("0.29.0")
+    assert runtime["openlineage-python"].specifier.contains("1.54.0")
+    # dbt-core 1.12 cannot be installed here: the range must stop before it.
+    assert runtime["dbt-core"].specifier.contains("1.11.0")
+    assert not runtime["dbt-core"].specifier.contains("1.12.0")
+
+
+def test_cli_render_writes_only_the_destination_and_needs_no_trust(tmp_path: Path) -> None:
+    """``copier copy --defaults`` without ``--trust``: only the destination appears; copier's
+    scratch clone is cleaned up; home and temp folders point inside the snapshot."""
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    for folder in (home, scratch, tmp_path / "untouched"):
+        folder.mkdir()
+    (tmp_path / "untouched" / "keep.txt").write_text("as it was\n")
+    destination = tmp_path / "out" / "my-project"
+
+    def snapshot() -> dict[str, int | None]:
+        """Every path below tmp_path: a file's modification time, None for a folder."""
+        return {
+            str(p.relative_to(tmp_path)): p.stat().st_mtime_ns if p.is_file() else None
+            for p in tmp_path.rglob("*")
+        }
+
+    before = snapshot()
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TMPDIR": str(scratch),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+    }
+    done = subprocess.run(
+        [
+            tool("copier"),
+            "copy",
+            "--defaults",
+            "--data",
+            "project_name=My Project",
+            str(ROOT),
+            str(destination),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "trust" not in done.stderr.lower() and "unsafe" not in done.stderr.lower()
+    assert (destination / ANSWERS_FILE).is_file()
+    assert (destination / "src" / "my_project" / "definitions.py").is_file()
+
+    after = snapshot()
+    changed = {p for p in set(before) | set(after) if before.get(p, -1) != after.get(p, -1)}
+    inside = Path("out") / "my-project"
+    allowed = {"out", str(inside)}  # the destination and its parent, created for it
+    outside = {p for p in changed if p not in allowed and inside not in Path(p).parents}
+    assert outside == set()
+    assert list(scratch.iterdir()) == [], "copier left temporary files behind"
+
+
+def test_python_api_refuses_nothing_without_trust(tmp_path: Path) -> None:
+    """The template has no tasks, migrations or Jinja extensions: unsafe=False renders it."""
+    config = copier_yml()
+    assert not {"_tasks", "_migrations", "_jinja_extensions"} & set(config)
+    project = render(tmp_path / "p", {"project_name": "Trustless"})
+    assert (project / "src" / "trustless" / "assets.py").is_file()
