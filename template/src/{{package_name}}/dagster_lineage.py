@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from .lineage.config import DEFAULT_DELIVERY_TIMEOUT
 from .lineage.dbt_run import DbtRunLineage
 from .lineage.emitter import LineageEmitter
 from .lineage.events import EmissionContext, JobRun
@@ -31,7 +32,7 @@ class OpenLineageResource(dg.ConfigurableResource):
     """Raise on lineage errors instead of warning (for tests); a run never fails otherwise."""
     count_view_rows: bool = False
     """Also count the rows of views for ``outputStatistics`` (counting runs the view's query)."""
-    delivery_timeout: float = 1.0
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT
     """Seconds an HTTP delivery may take before the backend counts as down and events are
     spooled (``timeout`` in ``openlineage.yml`` overrides it)."""
 

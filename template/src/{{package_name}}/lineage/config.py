@@ -8,7 +8,7 @@ secrets such as API keys belong there, never in the file.
 A relative file-transport path is resolved against the folder of the config file.
 
 Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` is the
-delivery budget (1 s) and ``retry.total`` is 0, because undelivered events are spooled and
+delivery budget (0.8 s) and ``retry.total`` is 0, because undelivered events are spooled and
 replayed instead of retried while dbt waits.
 """
 
@@ -26,7 +26,7 @@ from openlineage.client.transport import Transport, get_default_factory
 
 from .spool import appending_file_transport
 
-DEFAULT_DELIVERY_TIMEOUT = 1.0
+DEFAULT_DELIVERY_TIMEOUT = 0.8
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
