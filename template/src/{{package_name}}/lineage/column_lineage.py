@@ -3,7 +3,10 @@ and aliases down to the tables the model reads."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import sqlglot
@@ -15,6 +18,11 @@ from .naming import Relation
 from .warehouse import Columns
 
 IDENTITY, TRANSFORMATION, AGGREGATION = "IDENTITY", "TRANSFORMATION", "AGGREGATION"
+PARALLEL_FROM = 64
+"""From this many models on, ``trace_models`` spreads the work over the machine's cores."""
+
+Task = tuple[str, str, str, Mapping[Relation, Columns], Columns]
+"""(unique id, SQL, dialect, input columns, output columns) of one model."""
 
 
 class ColumnLineageError(ValueError):
@@ -63,6 +71,36 @@ def column_lineage(
         output_spelling.get(column.lower(), column): _sources(root, known, spelling)
         for column, root in roots.items()
     }
+
+
+def trace_models(
+    tasks: Sequence[Task],
+) -> Iterator[tuple[str, dict[str, list[ColumnSource]] | str]]:
+    """``column_lineage`` of every task: (unique id, lineage) or (unique id, why not).
+
+    Parsing is CPU-bound pure Python, so many models go to a pool of forked worker processes,
+    which need nothing from the caller but this module (spawned workers would re-import the
+    caller's main module). Where fork is unavailable the work stays in this process.
+    """
+    if (
+        len(tasks) < PARALLEL_FROM
+        or (os.cpu_count() or 1) < 2
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        yield from map(_trace, tasks)
+        return
+    context = multiprocessing.get_context("fork")
+    workers = min(os.cpu_count() or 2, 8)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_trace, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
+
+
+def _trace(task: Task) -> tuple[str, dict[str, list[ColumnSource]] | str]:
+    unique_id, sql, dialect, inputs, output = task
+    try:
+        return unique_id, column_lineage(sql, dialect, inputs, output)
+    except ColumnLineageError as exc:
+        return unique_id, str(exc)
 
 
 def _sources(

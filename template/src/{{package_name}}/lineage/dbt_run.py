@@ -18,7 +18,7 @@ from typing import Any
 from openlineage.client.event_v2 import RunState
 
 from . import events
-from .column_lineage import ColumnLineageError, ColumnSource, column_lineage
+from .column_lineage import ColumnSource, trace_models
 from .dbt_log import NodeError, NodeFinished, NodeStarted, read_fact
 from .emitter import LineageEmitter
 from .events import NO_FACTS, EmissionContext, NodeOutcome, RunFacts
@@ -126,7 +126,10 @@ class DbtRunLineage:
         outcomes = {uid: self._outcome(uid, results.get(uid, {}), now) for uid in self._started}
         completed = [uid for uid, o in outcomes.items() if o.state == RunState.COMPLETE]
         warehouse = self._inspect_warehouse(graph, outcomes, completed)
-        facts = RunFacts(warehouse, self._column_lineage(graph, outcomes, completed, warehouse))
+        column_lineage: dict[str, dict[str, list[ColumnSource]]] = {}
+        with self._emitter.guard("tracing column lineage"):
+            column_lineage = self._column_lineage(graph, outcomes, completed, warehouse)
+        facts = RunFacts(warehouse, column_lineage)
         for uid, outcome in sorted(outcomes.items(), key=lambda item: item[1].finished_at):
             node = graph.node(uid)
             assert node is not None
@@ -163,18 +166,21 @@ class DbtRunLineage:
     ) -> dict[str, dict[str, list[ColumnSource]]]:
         """Column lineage of every completed model; a model whose SQL cannot be analysed gets
         none, and a warning that says why."""
-        found = {}
+        tasks = []
         for uid in completed:
             node = graph.node(uid)
             sql = outcomes[uid].compiled_code
             if node is None or node.resource_type != "model" or not sql:
                 continue
             inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
-            try:
-                output = warehouse.columns.get(node.relation, []) if node.relation else []
-                found[uid] = column_lineage(sql, graph.adapter_type, inputs, output)
-            except ColumnLineageError as exc:
-                self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {exc}")
+            output = warehouse.columns.get(node.relation, []) if node.relation else []
+            tasks.append((uid, sql, graph.adapter_type, inputs, output))
+        found = {}
+        for uid, traced in trace_models(tasks):
+            if isinstance(traced, str):
+                self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {traced}")
+            else:
+                found[uid] = traced
         return found
 
     def _outcome(self, unique_id: str, result: Mapping[str, Any], now: datetime) -> NodeOutcome:
