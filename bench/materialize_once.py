@@ -5,7 +5,8 @@
 Run by ``run_bench.py`` in a fresh process per measurement, with ``PYTHONPATH`` naming the
 generated project's ``src`` and ``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``/``OPENLINEAGE_CONFIG``
 (and ``OPENLINEAGE_DISABLED``) set. Prints one JSON line: the seconds ``dg.materialize`` took
-(imports excluded), whether it succeeded, and the wall-clock seconds spent inside the lineage
+(imports excluded), the CPU seconds it used (this process, all threads, plus its finished
+subprocesses: dbt), whether it succeeded, and the wall-clock seconds spent inside the lineage
 tracker's ``start``/``observe``/``finish`` (timed with ``perf_counter`` around each call; with
 ``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` keeps
 the raw dbt events the tracker observed (written after the timing) for ``profile_replay.py``.
@@ -18,6 +19,7 @@ import cProfile
 import functools
 import importlib
 import json
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +87,8 @@ def main() -> None:
     spent = instrument(tracker, ("start", "observe"), observe_profiler, raw_events)
     finished = instrument(tracker, ("finish",), finish_profiler)
 
+    cpu_started = time.process_time()
+    children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = dg.materialize(
         [assets.dbt_models],
@@ -95,6 +99,11 @@ def main() -> None:
         raise_on_error=False,
     )
     seconds = time.perf_counter() - started
+    cpu_self = time.process_time() - cpu_started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_children = (children.ru_utime - children_started.ru_utime) + (
+        children.ru_stime - children_started.ru_stime
+    )
     if args.profile:
         observe_profiler.dump_stats(f"{args.profile}.observe.prof")
         finish_profiler.dump_stats(f"{args.profile}.finish.prof")
@@ -106,6 +115,9 @@ def main() -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu_self + cpu_children,
+                "cpu_seconds_self": cpu_self,
+                "cpu_seconds_children": cpu_children,
                 "success": result.success,
                 "lineage_seconds": {
                     "start": spent["start"],

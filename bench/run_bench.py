@@ -195,6 +195,9 @@ def summarize(project: Project) -> dict[str, Any]:
     }
     lineage["total"] = sum(lineage.values())
     median_on, median_off = statistics.median(on_s), statistics.median(off_s)
+    cpu_on = [r["cpu_seconds"] for r in on]
+    cpu_off = [r["cpu_seconds"] for r in off]
+    cpu_pairs = [r["cpu_seconds"] / o["cpu_seconds"] for r, o in zip(on, off, strict=False)]
     return {
         "models": project.models,
         "runnable_nodes": project.runnable,
@@ -206,6 +209,12 @@ def summarize(project: Project) -> dict[str, Any]:
         "overhead_pct_of_medians": (median_on / median_off - 1) * 100,
         "overhead_pct_paired": (statistics.median(pairs) - 1) * 100,
         "pair_overheads_pct": [(p - 1) * 100 for p in pairs],
+        "cpu_on_s": cpu_on,
+        "cpu_off_s": cpu_off,
+        "median_cpu_on_s": statistics.median(cpu_on),
+        "median_cpu_off_s": statistics.median(cpu_off),
+        "cpu_overhead_pct_paired": (statistics.median(cpu_pairs) - 1) * 100,
+        "cpu_pair_overheads_pct": [(p - 1) * 100 for p in cpu_pairs],
         "lineage_in_process_s": lineage,
         "lineage_in_process_pct_of_off": lineage["total"] / median_off * 100,
         "events_per_run": statistics.median(r["events"] for r in on),
@@ -272,7 +281,9 @@ def profile_top(prof: Path, package: str, limit: int = 15) -> dict[str, Any]:
         "idle_s": idle,
         "package_by_cumulative": [row(r) for r in sorted(own, key=lambda r: -r[3])[:limit]],
         "all_by_cumulative": [row(r) for r in sorted(rows, key=lambda r: -r[3])[:limit]],
-        "all_by_own_time": [row(r) for r in sorted(rows, key=lambda r: -r[2])[:limit]],
+        "all_by_own_time": [row(r) for r in sorted(rows, key=lambda r: -r[2]) if r[0] not in waits][
+            :limit
+        ],
     }
 
 
@@ -404,6 +415,15 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             "%",
             f"pairs {lo:+.1f}..{hi:+.1f}%, ratio of medians {p['overhead_pct_of_medians']:+.1f}%",
         )
+        lo, hi = min(p["cpu_pair_overheads_pct"]), max(p["cpu_pair_overheads_pct"])
+        add(
+            f"overhead end to end in CPU seconds, {label} (median of pairs)",
+            p["cpu_overhead_pct_paired"],
+            limit,
+            "%",
+            f"pairs {lo:+.1f}..{hi:+.1f}%, CPU {p['median_cpu_on_s']:.1f}s on,"
+            f" {p['median_cpu_off_s']:.1f}s off",
+        )
         add(
             f"overhead in process, {label} (lineage seconds / median off seconds)",
             p["lineage_in_process_pct_of_off"],
@@ -455,9 +475,15 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
 def print_table(results: dict[str, Any]) -> None:
     print()
     print("Full materialize, lineage on vs off (interleaved pairs, medians)")
+    print(
+        "  overhead: median of per-pair on/off wall-time ratios; (medians): ratio of medians;"
+        " CPU ovh: the same in CPU seconds (Dagster process + dbt);"
+        " in proc: seconds inside DbtRunLineage / median off seconds"
+    )
     header = (
         f"{'project':<16}{'models':>7}{'pairs':>6}{'on s':>9}{'off s':>9}"
-        f"{'overhead':>10}{'(medians)':>10}{'pair range':>18}{'observe s':>10}{'finish s':>10}"
+        f"{'overhead':>10}{'(medians)':>10}{'pair range':>18}{'CPU ovh':>9}"
+        f"{'observe s':>10}{'finish s':>10}{'in proc':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -468,7 +494,9 @@ def print_table(results: dict[str, Any]) -> None:
             f"{name:<16}{p['models']:>7}{p['pairs']:>6}{p['median_on_s']:>9.2f}"
             f"{p['median_off_s']:>9.2f}{p['overhead_pct_paired']:>+9.1f}%"
             f"{p['overhead_pct_of_medians']:>+9.1f}%{f'{lo:+.1f}..{hi:+.1f}%':>18}"
+            f"{p['cpu_overhead_pct_paired']:>+8.1f}%"
             f"{ls['observe']:>10.2f}{ls['finish']:>10.2f}"
+            f"{p['lineage_in_process_pct_of_off']:>8.1f}%"
         )
     micro = results.get("micro") or {}
     if "writes" in micro:

@@ -75,9 +75,7 @@ class Suite:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(
-                f"the generated test suite took over {SUITE_TIMEOUT}s\n{self.tail()}"
-            )
+            pytest.fail(f"the generated test suite took over {SUITE_TIMEOUT}s\n{self.tail()}")
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace").splitlines()
@@ -92,9 +90,7 @@ def start_suite(project: Path, work: Path, options: list[str]) -> Suite:
     )
     env["DAGSTER_DISABLE_TELEMETRY"] = "1"
     # The console scripts next to this interpreter first (dbt, which dagster-dbt runs).
-    env["PATH"] = os.pathsep.join(
-        filter(None, [str(Path(sys.executable).parent), env.get("PATH")])
-    )
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
     # A DuckDB file of this suite only (stem "warehouse"), for anything its tests don't redirect.
     env["FLOE_DUCKDB_PATH"] = str(work / "warehouse.duckdb")
     found = validator()
@@ -160,14 +156,10 @@ def suites(
 
 
 @pytest.mark.parametrize("name", SUITE_VARIANTS)
-def test_generated_project_test_suite_passes(
-    name: str, suites: Callable[[str], Suite]
-) -> None:
+def test_generated_project_test_suite_passes(name: str, suites: Callable[[str], Suite]) -> None:
     suite = suites(name)
     code = suite.wait()
-    assert code == 0, (
-        f"generated test suite exited {code} (5 = no tests)\n{suite.tail()}"
-    )
+    assert code == 0, f"generated test suite exited {code} (5 = no tests)\n{suite.tail()}"
     assert suite.report.is_file(), suite.tail()
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for testsuite in ET.parse(suite.report).getroot().iter("testsuite"):

@@ -73,17 +73,13 @@ def test_update_keeps_answers_and_user_changes_and_brings_template_changes(
     commit_all(project, "own changes")
 
     # ... and the template moves on.
-    (template / "template" / "CHANGELOG.md.jinja").write_text(
-        "# {{ project_name }} changes\n"
-    )
+    (template / "template" / "CHANGELOG.md.jinja").write_text("# {{ project_name }} changes\n")
     commit_all(template, "template change")
 
     copier.run_update(project, defaults=True, overwrite=True, unsafe=False, quiet=True)
 
     updated = answers(project)
-    assert {
-        k: v for k, v in updated.items() if not k.startswith("_")
-    } == expected_answers(name)
+    assert {k: v for k, v in updated.items() if not k.startswith("_")} == expected_answers(name)
     assert updated["_commit"] == git(template, "describe", "--tags", "--always").strip()
     assert updated["_commit"] != first["_commit"]
     assert (project / "CHANGELOG.md").read_text() == (
@@ -91,11 +87,7 @@ def test_update_keeps_answers_and_user_changes_and_brings_template_changes(
     )
     assert own_model.read_text() == "select 1 as id\n"
     assert readme.read_text().endswith("\nOur own notes.\n")
-    assert (
-        (project / ANSWERS_FILE)
-        .read_text()
-        .startswith("# Changes here will be overwritten")
-    )
+    assert (project / ANSWERS_FILE).read_text().startswith("# Changes here will be overwritten")
 
 
 def test_update_follows_the_template_where_the_user_did_not_edit_and_reports_conflicts(
@@ -117,9 +109,7 @@ def test_update_follows_the_template_where_the_user_did_not_edit_and_reports_con
     source = template / "template" / "dbt" / "models"
     staging = source / "staging" / "stg_orders.sql"
     staging.write_text(
-        staging.read_text().replace(
-            "        status\n", "        lower(status) as status\n"
-        )
+        staging.read_text().replace("        status\n", "        lower(status) as status\n")
     )
     marts = source / "marts" / "orders.sql"
     marts.write_text("-- One row per order.\n" + marts.read_text())
@@ -135,9 +125,7 @@ def test_update_follows_the_template_where_the_user_did_not_edit_and_reports_con
     )
 
     # untouched files follow the template
-    assert (
-        project / "dbt" / "models" / "marts" / "orders.sql"
-    ).read_text() == marts.read_text()
+    assert (project / "dbt" / "models" / "marts" / "orders.sql").read_text() == marts.read_text()
     # the conflict is in the working tree, marked, and nothing was committed
     text = contested.read_text()
     assert "<<<<<<<" in text and ">>>>>>>" in text
@@ -145,7 +133,5 @@ def test_update_follows_the_template_where_the_user_did_not_edit_and_reports_con
     assert git(project, "rev-parse", "HEAD") == head
     assert "dbt/models/staging/stg_orders.sql" in git(project, "status", "--porcelain")
     # and git refuses it as a commit-ready change: a non-zero exit a user or CI can check
-    check = subprocess.run(
-        ["git", "diff", "--check"], cwd=project, capture_output=True, text=True
-    )
+    check = subprocess.run(["git", "diff", "--check"], cwd=project, capture_output=True, text=True)
     assert check.returncode != 0 and "conflict marker" in check.stdout
