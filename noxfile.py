@@ -26,7 +26,7 @@ ENV = {"DAGSTER_DISABLE_TELEMETRY": "1"}
 # ruff settings for this repository's own Python files (those of the generated project).
 RUFF_LINE = ["--line-length=100", "--target-version=py311"]
 RUFF_RULES = ["--select=E,F,W,I,B,UP,SIM,RUF"]
-OWN_FILES = ["noxfile.py", "tests"]
+OWN_FILES = ["noxfile.py", "tests", "bench", "docs/gen_examples.py"]
 
 
 def render(session: nox.Session, destination: Path, *, quiet: bool = True, **data: str) -> Path:
