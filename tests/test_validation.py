@@ -49,11 +49,15 @@ INVALID = {
     ),
     "description with double quotes": (
         {"project_name": "Ok", "description": 'The "best" platform'},
-        "description must be a single line without double quotes",
+        "description must be a single line without double quotes or backslashes",
     ),
     "description on two lines": (
         {"project_name": "Ok", "description": "first line\nsecond line"},
-        "description must be a single line without double quotes",
+        "description must be a single line without double quotes or backslashes",
+    ),
+    "description with a backslash": (
+        {"project_name": "Ok", "description": "Loads C:\\data\\new"},
+        "description must be a single line without double quotes or backslashes",
     ),
     "python_version not offered": (
         {"project_name": "Ok", "python_version": "3.9"},
@@ -78,6 +82,11 @@ INVALID = {
         {"project_name": "Ok", "lineage_producer": "github.com/acme/ok"},
         "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
         "(got 'github.com/acme/ok')",
+    ),
+    "lineage_producer with a backslash": (
+        {"project_name": "Ok", "lineage_producer": "https://example.com/a\\"},
+        "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
+        "(got 'https://example.com/a\\')",
     ),
     "lineage_transport not offered": (
         {"project_name": "Ok", "lineage_transport": "kafka"},
