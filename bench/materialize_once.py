@@ -7,7 +7,8 @@ generated project's ``src`` and ``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``/``OPENL
 (and ``OPENLINEAGE_DISABLED``) set. Prints one JSON line: the seconds ``dg.materialize`` took
 (imports excluded), the CPU seconds it used (this process, all threads, plus its finished
 subprocesses: dbt), whether it succeeded, and the wall-clock seconds spent inside the lineage
-tracker's ``start``/``observe``/``finish`` (timed with ``perf_counter`` around each call; with
+tracker's ``start``/``observe``/``finish`` and the process's CPU seconds meanwhile (timed
+with ``perf_counter``/``process_time`` around each call; with
 ``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` keeps
 the raw dbt events the tracker observed (written after the timing) for ``profile_replay.py``.
 """
@@ -25,15 +26,24 @@ from collections.abc import Callable
 from typing import Any
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and of its finished, waited-for children
+    (dbt, worker processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def instrument(
     cls: type,
     names: tuple[str, ...],
     profiler: cProfile.Profile | None,
     record: list[Any] | None = None,
 ) -> dict:
-    """Wrap methods of ``cls`` to add up their wall-clock time (and profile them); the first
-    positional argument of every ``observe`` call is appended to ``record``."""
-    spent: dict[str, Any] = {name: 0.0 for name in names} | {"calls": dict.fromkeys(names, 0)}
+    """Wrap methods of ``cls`` to add up their wall-clock and CPU time (``cpu_seconds``
+    while they run) and profile them; the first positional argument of every
+    ``observe`` call is appended to ``record``."""
+    spent: dict[str, Any] = {name: 0.0 for name in names}
+    spent |= {"cpu": dict.fromkeys(names, 0.0), "calls": dict.fromkeys(names, 0)}
 
     def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -42,11 +52,12 @@ def instrument(
                 record.append(args[1])
             if profiler is not None:
                 profiler.enable()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             try:
                 return method(*args, **kwargs)
             finally:
                 spent[name] += time.perf_counter() - started
+                spent["cpu"][name] += cpu_seconds() - cpu_started
                 spent["calls"][name] += 1
                 if profiler is not None:
                     profiler.disable()
@@ -87,8 +98,8 @@ def main() -> None:
     spent = instrument(tracker, ("start", "observe"), observe_profiler, raw_events)
     finished = instrument(tracker, ("finish",), finish_profiler)
 
-    cpu_started = time.process_time()
-    children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self_started = time.process_time()
+    cpu_started = cpu_seconds()
     started = time.perf_counter()
     result = dg.materialize(
         [assets.dbt_models],
@@ -99,11 +110,8 @@ def main() -> None:
         raise_on_error=False,
     )
     seconds = time.perf_counter() - started
-    cpu_self = time.process_time() - cpu_started
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_children = (children.ru_utime - children_started.ru_utime) + (
-        children.ru_stime - children_started.ru_stime
-    )
+    cpu_total = cpu_seconds() - cpu_started
+    cpu_self = time.process_time() - self_started
     if args.profile:
         observe_profiler.dump_stats(f"{args.profile}.observe.prof")
         finish_profiler.dump_stats(f"{args.profile}.finish.prof")
@@ -115,14 +123,19 @@ def main() -> None:
         json.dumps(
             {
                 "seconds": seconds,
-                "cpu_seconds": cpu_self + cpu_children,
+                "cpu_seconds": cpu_total,
                 "cpu_seconds_self": cpu_self,
-                "cpu_seconds_children": cpu_children,
+                "cpu_seconds_children": cpu_total - cpu_self,
                 "success": result.success,
                 "lineage_seconds": {
                     "start": spent["start"],
                     "observe": spent["observe"],
                     "finish": finished["finish"],
+                },
+                "lineage_cpu_seconds": {
+                    "start": spent["cpu"]["start"],
+                    "observe": spent["cpu"]["observe"],
+                    "finish": finished["cpu"]["finish"],
                 },
                 "observe_calls": spent["calls"]["observe"],
             }

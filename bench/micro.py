@@ -180,6 +180,22 @@ class Fixture:
         )
 
 
+def profile_column_lineage(fx: Fixture, out: Path, sample: int) -> dict[str, Any]:
+    """cProfile of ``column_lineage`` over ``sample`` models, in this process (the project may
+    run it in worker processes, which a profile of the run does not see into)."""
+    import cProfile
+
+    models = spread(fx.models, sample)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for uid in models:
+        fx.column_lineage(uid)
+    profiler.disable()
+    profiler.dump_stats(str(out))
+    return {"models": len(models), "seconds": time.perf_counter() - started, "profile": str(out)}
+
+
 def sql_kind(sql: str) -> str:
     lowered = sql.lower()
     if " join " in lowered:
@@ -422,6 +438,7 @@ def main() -> None:
     parser.add_argument("--database", type=Path, required=True)
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile-column-lineage", type=Path, help="write a cProfile here")
     args = parser.parse_args()
     os.environ.pop("OPENLINEAGE_DISABLED", None)
     args.scratch.mkdir(parents=True, exist_ok=True)
@@ -441,6 +458,10 @@ def main() -> None:
     }
     found["builders"] = bench_builders(fx, repeats, sample=300 if args.quick else 800)
     found["column_lineage"] = bench_column_lineage(fx)
+    if args.profile_column_lineage:
+        found["column_lineage_profile"] = profile_column_lineage(
+            fx, args.profile_column_lineage, sample=100 if args.quick else 300
+        )
     found["writes"] = bench_writes(fx, args.scratch, repeats, sample=200 if args.quick else 500)
     checkpoints = [1000, 3000] if args.quick else [1000, 10000]
     found["memory"] = {

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e01"
+POOL_MODULES = ("concurrent.futures", "multiprocessing")
 
 
 def replay(
@@ -90,10 +91,12 @@ def replay(
 
 def profile_threads(profiles: list[cProfile.Profile]) -> None:
     """Profile every thread started from now on (cProfile sees only the thread that enables
-    it; the emitter delivers events from a worker thread)."""
+    it; an emitter may deliver events from a worker thread), except process-pool plumbing."""
     run = threading.Thread.run
 
     def profiled_run(self: threading.Thread) -> None:
+        if self.name == "QueueFeederThread" or type(self).__module__.startswith(POOL_MODULES):
+            return run(self)  # a process pool's plumbing: it waits on pipes and locks
         profiler = cProfile.Profile()
         profiles.append(profiler)
         profiler.enable()

@@ -3,6 +3,7 @@ and aliases down to the tables the model reads."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,7 +65,11 @@ def column_lineage(
         statement = sqlglot.parse_one(sql, dialect=dialect)
         if not isinstance(statement, exp.Query):
             raise ColumnLineageError(f"not a query but {type(statement).__name__}")
-        roots = lineage(None, statement, schema=schema, dialect=dialect, copy=False)
+        # trim_selects=False: the nodes keep the full SELECT instead of a copy trimmed to one
+        # column per node (which cost 60 % of the time); only leaves and expressions are read.
+        roots = lineage(
+            None, statement, schema=schema, dialect=dialect, copy=False, trim_selects=False
+        )
     except SqlglotError as exc:
         raise ColumnLineageError(str(exc).splitlines()[0]) from exc
     return {
@@ -154,5 +159,6 @@ def _key(database: str | None, schema: str | None, table: str) -> tuple[str, str
     return ((database or "").lower(), (schema or "").lower(), table.lower())
 
 
+@functools.cache
 def _quote(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql()
