@@ -21,8 +21,12 @@ import pytest
 from conftest import VARIANTS, Renders, render, validator
 
 SUITE_VARIANTS = ("defaults", "http")
-# The fault-injection tests (marked slow) take minutes; they run with the defaults only.
-SUITE_OPTIONS = {"defaults": [], "http": ["-m", "not slow"]}
+# The fault-injection tests (marked slow) take minutes; they run with the defaults only, spread
+# over the cores like the generated noxfile does (pytest-xdist, each test its own DuckDB file).
+SUITE_OPTIONS = {
+    "defaults": ["--numprocesses=auto", "--dist=worksteal"],
+    "http": ["-m", "not slow"],
+}
 SUITE_TIMEOUT = 25 * 60  # seconds from its start (suites run side by side on 2 cores)
 # Variables that would point the generated project's tests somewhere else.
 REDIRECTING = (

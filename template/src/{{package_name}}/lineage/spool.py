@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import attr
+import orjson
 from openlineage.client.transport.file import FileConfig, FileTransport
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _SCALARS = frozenset({str, int, float, bool})
 
 
-def event_json(event: Any) -> str:
-    """The JSON of an OpenLineage event (or dict) with the content of ``Serde.to_json`` (nulls
-    dropped, enums as values), compact, at a fraction of its cost: attrs fields are read
-    directly instead of through ``attr.asdict`` and a second pass over the copy."""
-    return json.dumps(_plain(event), separators=(",", ":"))
+def event_line(event: Any) -> bytes:
+    """An OpenLineage event (or dict) as one UTF-8 JSON line, ending in a newline, with the
+    content of ``Serde.to_json`` (nulls dropped, enums as values) at a fraction of its cost:
+    attrs fields are read directly instead of through ``attr.asdict`` and a second pass over
+    the copy, and orjson encodes."""
+    return orjson.dumps(_plain(event), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _plain(value: Any) -> Any:
@@ -58,18 +60,13 @@ def _plain(value: Any) -> Any:
 def locked(path: Path, mode: str) -> Iterator[Any]:
     """``path`` opened with ``mode`` under an exclusive lock (held until the block ends)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open(mode, encoding="utf-8") as handle:
+    with path.open(mode, encoding=None if "b" in mode else "utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield handle
         finally:
             handle.flush()
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def append_line(path: Path, line: str) -> None:
-    with locked(path, "a") as handle:
-        handle.write(line + "\n")
 
 
 class AppendingFileTransport(FileTransport):
@@ -84,7 +81,7 @@ class AppendingFileTransport(FileTransport):
     def emit(self, event: Any) -> None:
         if not self.config.append:
             return super().emit(event)
-        data = (event_json(event) + "\n").encode()
+        data = event_line(event)
         try:
             if self._fd is None:
                 path = Path(self.config.log_file_path)
@@ -114,7 +111,8 @@ class Spool:
         self.path = path
 
     def add(self, event: Any) -> None:
-        append_line(self.path, event_json(event))
+        with locked(self.path, "ab") as handle:
+            handle.write(event_line(event))
 
     def drain(self, send: Any) -> tuple[int, int, Exception | None]:
         """Send the spooled events in order with ``send(event_dict)``. At the first failure the
