@@ -9,8 +9,10 @@ generated project's ``src`` and ``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``/``OPENL
 subprocesses: dbt), whether it succeeded, and the wall-clock seconds spent inside the lineage
 tracker's ``start``/``observe``/``finish`` and the process's CPU seconds meanwhile (timed
 with ``perf_counter``/``process_time`` around each call; with
-``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` keeps
-the raw dbt events the tracker observed (written after the timing) for ``profile_replay.py``.
+``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` writes
+the raw dbt events the tracker observes, one JSON line each as it comes (outside the timed
+calls, and none kept in memory, which would slow the rest of the run down through the garbage
+collector), for ``profile_replay.py``.
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ def instrument(
     cls: type,
     names: tuple[str, ...],
     profiler: cProfile.Profile | None,
-    record: list[Any] | None = None,
+    record: Callable[[Any], None] | None = None,
 ) -> dict:
     """Wrap methods of ``cls`` to add up their wall-clock and CPU time (``cpu_seconds``
     while they run) and profile them; the first positional argument of every
-    ``observe`` call is appended to ``record``."""
+    ``observe`` call is passed to ``record``."""
     spent: dict[str, Any] = {name: 0.0 for name in names}
     spent |= {"cpu": dict.fromkeys(names, 0.0), "calls": dict.fromkeys(names, 0)}
 
@@ -49,7 +51,7 @@ def instrument(
         @functools.wraps(method)
         def timed(*args: Any, **kwargs: Any) -> Any:
             if record is not None and name == "observe":
-                record.append(args[1])
+                record(args[1])
             if profiler is not None:
                 profiler.enable()
             started, cpu_started = time.perf_counter(), cpu_seconds()
@@ -94,8 +96,16 @@ def main() -> None:
     observe_profiler = cProfile.Profile() if args.profile else None
     finish_profiler = cProfile.Profile() if args.profile else None
     tracker = dbt_run.DbtRunLineage
-    raw_events: list[Any] = []
-    spent = instrument(tracker, ("start", "observe"), observe_profiler, raw_events)
+    recording = None
+    if args.record_events:  # closed after the run
+        recording = open(args.record_events, "w", encoding="utf-8")  # noqa: SIM115
+
+    def record(raw: Any) -> None:
+        recording.write(json.dumps(raw, default=str) + "\n")
+
+    spent = instrument(
+        tracker, ("start", "observe"), observe_profiler, record if recording else None
+    )
     finished = instrument(tracker, ("finish",), finish_profiler)
 
     self_started = time.process_time()
@@ -115,10 +125,8 @@ def main() -> None:
     if args.profile:
         observe_profiler.dump_stats(f"{args.profile}.observe.prof")
         finish_profiler.dump_stats(f"{args.profile}.finish.prof")
-    if args.record_events:
-        with open(args.record_events, "w", encoding="utf-8") as handle:
-            for raw in raw_events:
-                handle.write(json.dumps(raw, default=str) + "\n")
+    if recording is not None:
+        recording.close()
     print(
         json.dumps(
             {
