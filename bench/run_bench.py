@@ -345,15 +345,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
             xytext=(4, 6),
             fontsize=8,
         )
-    left.set(
-        xscale="log",
-        yscale="log",
-        xlabel="dbt models",
-        ylabel="materialize seconds",
-        title="Full materialize (medians; dots: runs)",
-    )
-    left.legend()
-    left.grid(True, which="both", alpha=0.3)
+    left.set(ylabel="materialize seconds", title="Full materialize (medians; dots: runs)")
     for phase, color in (("observe", "tab:blue"), ("finish", "tab:orange"), ("total", "tab:red")):
         right.plot(
             models,
@@ -370,15 +362,13 @@ def plot(results: dict[str, Any], out: Path) -> None:
         models, [reference * n for n in models], ":", color="gray", label="linear (through largest)"
     )
     right.set(
-        xscale="log",
-        yscale="log",
-        xlabel="dbt models",
         ylabel="seconds in process",
         title="Lineage work inside the run (median of lineage-on runs)",
     )
-    right.legend()
-    right.grid(True, which="both", alpha=0.3)
     for axis in (left, right):
+        axis.set(xscale="log", yscale="log", xlabel="dbt models")
+        axis.legend()
+        axis.grid(True, which="both", alpha=0.3)
         axis.yaxis.set_major_formatter(FormatStrFormatter("%g"))
         # minor labels only where the axis spans less than a decade or two (left)
         axis.yaxis.set_minor_formatter(
@@ -607,6 +597,7 @@ def versions() -> dict[str, str]:
         "dbt-duckdb",
         "duckdb",
         "openlineage-python",
+        "orjson",
         "sqlglot",
     ):
         try:

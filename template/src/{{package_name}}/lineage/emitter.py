@@ -53,7 +53,8 @@ class LineageEmitter:
         self._secrets = secrets
         # bounded: a backlog costs memory, so past it emit() waits for the delivery thread
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._in_background = getattr(client, "kind", None) not in LOCAL_TRANSPORTS
+        transport = getattr(client, "transport", client)  # a client, or a bare transport
+        self._in_background = getattr(transport, "kind", None) not in LOCAL_TRANSPORTS
         self._worker: threading.Thread | None = None
         self._delivery_error: Exception | None = None
         self.emitted = 0
@@ -79,16 +80,21 @@ class LineageEmitter:
             return emitter
         with emitter.guard("reading the OpenLineage configuration"):
             config = resolve_config(project_root, config_path, delivery_timeout)
-            emitter._secrets = config.secrets
+            emitter._secrets = config.secrets  # redacts the warning if the transport fails
             transport = config.transport()
-            emitter._client = (
+            client = (
                 OpenLineageClient(transport=transport, config=config.client_config)
                 if config.needs_client
                 else transport  # the client would only scan os.environ per event
             )
-            emitter._in_background = transport.kind not in LOCAL_TRANSPORTS
-            emitter._spool = Spool(config.spool_file)
-        return emitter
+            return cls(
+                client,
+                strict=strict,
+                log=log,
+                spool=Spool(config.spool_file),
+                secrets=config.secrets,
+            )
+        return emitter  # disabled: the configuration could not be used
 
     @property
     def enabled(self) -> bool:
