@@ -8,16 +8,10 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest on every core (pytest-xdist; each test has its own DuckDB file and events file).
-    Arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -n 0 -k config``."""
+    """pytest: the lineage tests run the dbt assets once through Dagster, in isolation.
+    Arguments after ``--`` go to pytest, e.g. ``nox -s tests -- --snapshot-update``."""
     session.install("-e", ".[dev]")
-    session.run(
-        "pytest",
-        "--numprocesses=auto",
-        "--dist=worksteal",
-        *session.posargs,
-        env={"DAGSTER_DISABLE_TELEMETRY": "1"},
-    )
+    session.run("pytest", *session.posargs, env={"DAGSTER_DISABLE_TELEMETRY": "1"})
 
 
 @nox.session

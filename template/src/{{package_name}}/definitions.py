@@ -1,16 +1,8 @@
-"""The Dagster code location: ``dg dev`` and ``dg launch --assets '*'`` load ``defs``."""
+from pathlib import Path
 
-import dagster as dg
-from dagster_dbt import DbtCliResource
+from dagster import definitions, load_from_defs_folder
 
-from .assets import dbt_models
-from .dagster_lineage import OpenLineageResource
-from .project import dbt_project
 
-defs = dg.Definitions(
-    assets=[dbt_models],
-    resources={
-        "dbt": DbtCliResource(project_dir=dbt_project),
-        "lineage": OpenLineageResource(),
-    },
-)
+@definitions
+def defs():
+    return load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -1,0 +1,239 @@
+"""``DbtProjectWithLineage``: dagster-dbt's ``DbtProjectComponent`` whose dbt runs emit an
+OpenLineage START and one COMPLETE, FAIL or ABORT per dbt node, under a parent run for the
+Dagster step and the Dagster run as root.
+
+Configured in a project's ``defs.yaml``::
+
+    type: floe_lineage.dagster.DbtProjectWithLineage
+    attributes:
+      project: "{{ context.project_root }}/dbt"
+      lineage:
+        namespace: my-namespace
+        producer: https://github.com/acme/my-project
+
+Everything else is ``DbtProjectComponent``'s (``cli_args``, ``select``, ``translation`` ...).
+"""
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import dagster as dg
+from dagster._core.definitions.definitions_load_context import (
+    DefinitionsLoadContext,
+    DefinitionsLoadType,
+)
+from dagster._utils.env import using_dagster_dev
+from dagster.components.resolved.model import Resolver
+from dagster_dbt import DbtCliResource, DbtProjectComponent
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
+from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjectManager
+from rfc3986_validator import validate_rfc3986
+
+from .. import __version__
+from ..delivery.config import DEFAULT_DELIVERY_TIMEOUT
+from ..delivery.emitter import LineageEmitter
+from ..invocation import InvocationLineage, lineage_of_dbt_project
+from ..openlineage.naming import stable_run_id
+from ..openlineage.run_events import ExtraFacets, JobRun
+from ..schemas import repository_url
+
+INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
+DEFAULT_PRODUCER = f"{repository_url()}/tree/v{__version__}/floe-lineage"
+
+
+@dataclass
+class LineageSettings(dg.Resolvable):
+    """Where and how the dbt nodes' lineage goes."""
+
+    namespace: Annotated[
+        str, Resolver.default(description="OpenLineage namespace of the jobs (dbt nodes, step).")
+    ] = "default"
+    producer: Annotated[
+        str,
+        Resolver.default(
+            description="Absolute URI written as `producer` into every event and facet."
+        ),
+    ] = DEFAULT_PRODUCER
+    config_path: Annotated[
+        str | None,
+        Resolver.default(
+            description="An openlineage.yml to use; by default $OPENLINEAGE_CONFIG,"
+            " ./openlineage.yml, the project's openlineage.yml, ~/.openlineage/openlineage.yml."
+        ),
+    ] = None
+    strict: Annotated[
+        bool,
+        Resolver.default(description="Raise lineage errors instead of warning (for tests)."),
+    ] = False
+    count_view_rows: Annotated[
+        bool,
+        Resolver.default(
+            description="Also count the rows of views for outputStatistics (runs their query)."
+        ),
+    ] = False
+    delivery_timeout: Annotated[
+        float,
+        Resolver.default(
+            description="Seconds an HTTP delivery may take before events are spooled"
+            " (`timeout` in openlineage.yml overrides it)."
+        ),
+    ] = DEFAULT_DELIVERY_TIMEOUT
+    extra_facets: Annotated[
+        str | None,
+        Resolver.default(
+            description="`module:function` returning facets of your own for a dbt node's event,"
+            " called with the node (floe_lineage.dbt.manifest.DbtNode) and the event type."
+        ),
+    ] = None
+
+    def __post_init__(self) -> None:
+        if not validate_rfc3986(self.producer, rule="URI"):
+            raise ValueError(
+                f"lineage.producer must be an absolute URI, such as"
+                f" https://github.com/acme/my-project (got {self.producer!r})"
+            )
+        self.facet_function()  # an unimportable path fails when the definitions load
+
+    def facet_function(self) -> ExtraFacets | None:
+        if self.extra_facets is None:
+            return None
+        module, _, name = self.extra_facets.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ValueError(
+                f"lineage.extra_facets {self.extra_facets!r} names no importable callable"
+                f" (`module:function`): {exc}"
+            ) from exc
+        if not callable(found):
+            raise ValueError(f"lineage.extra_facets {self.extra_facets!r} is not callable")
+        return found
+
+
+@dataclass
+class DbtProjectWithLineage(DbtProjectComponent):
+    """dagster-dbt's DbtProjectComponent whose dbt runs emit OpenLineage events for every dbt
+    node (seeds, models, snapshots, tests), with column lineage, typed schemas and tests as
+    data-quality assertions. See https://github.com/floe-dev/floe-pipeline-template."""
+
+    lineage: Annotated[
+        LineageSettings,
+        Resolver.default(description="Where and how lineage is emitted (floe-lineage)."),
+    ] = field(default_factory=LineageSettings)
+
+    _project_root = None  # the Dagster project's folder, set when the definitions load
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        """A local dbt project is used where it is: its ``manifest.json`` is prepared (``dbt
+        parse``) there when missing, and when ``dg``/``dagster dev`` first loads the definitions
+        (not when a run's process reconstructs them), as ``DbtProjectComponent`` refreshes state.
+
+        ``DbtProjectComponent`` would run dbt in a copy of the project made under the defs
+        folder's ``.local_defs_state`` whenever ``dg`` refreshes state, so relative paths in
+        ``profiles.yml`` (a DuckDB file) point into that copy, and the copy takes ``target/``
+        and any ``.venv`` along (dagster-io/dagster#33808). A remote (git) project keeps
+        dagster-dbt's behaviour."""
+        self._project_root = Path(context.project_root)
+        if not isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager)):
+            return super().build_defs(context)
+        project = self.dbt_project
+        initial_load = DefinitionsLoadContext.get().load_type == DefinitionsLoadType.INITIALIZATION
+        refresh = self.prepare_if_dev and using_dagster_dev() and initial_load
+        if refresh or not project.manifest_path.exists():
+            project.preparer.prepare(project)
+        return self.build_defs_from_state(context, state_path=None)
+
+    def write_state_to_path(self, state_path: Path) -> None:
+        """``dg utils refresh-defs-state``: prepare a local project in place (no copy)."""
+        if not isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager)):
+            return super().write_state_to_path(state_path)
+        self.dbt_project.preparer.prepare(self.dbt_project)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.touch()
+        return None
+
+    def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
+        event also fed to the lineage of this step."""
+        with self._step_lineage(context, dbt) as lineage:
+            invocation = dbt.cli(self.get_cli_args(context), context=context)
+            lineage.attach(invocation.target_path, invocation.manifest)
+            events = DbtEventIterator(_observed(invocation, lineage, context), invocation)
+            if "column_metadata" in self.include_metadata:
+                events = events.fetch_column_metadata()
+            if "row_count" in self.include_metadata:
+                events = events.fetch_row_counts()
+            if "insights" in self.include_metadata:
+                events = events.with_insights()
+            yield from events
+
+    @contextmanager
+    def _step_lineage(
+        self, context: dg.AssetExecutionContext, dbt: DbtCliResource
+    ) -> Iterator[InvocationLineage]:
+        """The lineage of this step's dbt invocation: a parent run for the step (START now,
+        then COMPLETE, FAIL with the error, or ABORT when interrupted), the emitter closed at
+        the end."""
+        settings = self.lineage
+        run = context.run
+        step_key = context.get_step_execution_context().step.key
+        attempt = (f"attempt {context.retry_number}",) if context.retry_number else ()
+        with LineageEmitter.configure(
+            self._project_root,
+            config_path=Path(settings.config_path) if settings.config_path else None,
+            strict=settings.strict,
+            log=context.log,
+            delivery_timeout=settings.delivery_timeout,
+        ) as emitter:
+            lineage = lineage_of_dbt_project(
+                emitter,
+                project_dir=Path(dbt.project_dir),
+                profiles_dir=Path(dbt.profiles_dir) if dbt.profiles_dir else None,
+                profile=dbt.profile,
+                target=dbt.target,
+                producer=settings.producer,
+                job_namespace=settings.namespace,
+                parent=JobRun(
+                    settings.namespace,
+                    f"{run.job_name}.{step_key}",
+                    stable_run_id(run.run_id, step_key, *attempt),
+                ),
+                parent_type=("DAGSTER", "STEP"),
+                root=JobRun(settings.namespace, run.job_name, run.run_id),
+                attempt=context.retry_number,
+                extra_facets=settings.facet_function(),
+                count_view_rows=settings.count_view_rows,
+            )
+            lineage.start()
+            failure, aborted = None, False
+            try:
+                yield lineage
+            except INTERRUPTIONS:
+                aborted = True
+                raise
+            except Exception as exc:
+                failure = str(exc)
+                raise
+            finally:
+                lineage.finish(failure=failure, aborted=aborted)
+
+
+def _observed(
+    invocation: DbtCliInvocation, lineage: InvocationLineage, context: dg.AssetExecutionContext
+) -> Iterator[Any]:
+    """dbt's structured log events fed to ``lineage``, converted to Dagster events as
+    ``DbtCliInvocation.stream`` converts them."""
+    for event in invocation.stream_raw_events():
+        lineage.observe(event.raw_event)
+        yield from event.to_default_asset_events(
+            manifest=invocation.manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=context,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        )

@@ -1,0 +1,196 @@
+"""Finding and reading ``openlineage.yml``, with errors that name the file and the problem.
+
+Lookup order, as the OpenLineage client documents it: ``$OPENLINEAGE_CONFIG``,
+``./openlineage.yml``, then (floe-lineage's addition) the ``openlineage.yml`` of the project
+being run, then ``~/.openlineage/openlineage.yml``. Values may reference environment variables as
+``${NAME}`` or ``${NAME:-default}`` (the default also when ``NAME`` is empty, as in a shell);
+secrets such as API keys belong there, never in the file.
+A relative file-transport path is resolved against the folder of the config file.
+
+Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` is the
+delivery budget (0.8 s) and ``retry.total`` is 0, because undelivered events are spooled and
+replayed instead of retried while dbt waits.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openlineage.client import OpenLineageClient
+from openlineage.client.transport import Transport, get_default_factory
+
+DEFAULT_DELIVERY_TIMEOUT = 0.8
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+
+
+class LineageConfigError(ValueError):
+    """``openlineage.yml`` cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class LineageConfig:
+    path: Path | None
+    """The config file; None when the client configures itself from ``OPENLINEAGE_*``."""
+    client_config: dict[str, Any]
+    """The file's content, ready for ``OpenLineageClient(config=...)``."""
+    secrets: tuple[str, ...]
+    """Values of secret-looking environment variables the config uses (to redact)."""
+    home: Path
+    """The folder whose ``.lineage/`` holds the spool: the config file's, else the project's."""
+
+    @property
+    def spool_file(self) -> Path:
+        """Where undelivered events wait for ``replay``."""
+        return self.home / ".lineage" / "spool.jsonl"
+
+    @property
+    def needs_client(self) -> bool:
+        """Whether events must pass through ``OpenLineageClient.emit``: only for what it adds
+        per event (``facets``, ``filters``, ``tags``, ``dataset`` settings in the file or
+        ``OPENLINEAGE__*`` variables), which costs more than writing the event."""
+        configured = set(self.client_config) - {"transport"}
+        from_env = any(
+            name.startswith("OPENLINEAGE__") and not name.startswith("OPENLINEAGE__TRANSPORT")
+            for name in os.environ
+        )
+        return self.path is None or bool(configured) or from_env
+
+    def transport(self) -> Transport:
+        """The configured transport, made by openlineage-python's transport factory."""
+        if self.path is None:
+            return OpenLineageClient().transport
+        spec = self.client_config["transport"]
+        try:
+            return get_default_factory().create(copy.deepcopy(spec))
+        except Exception as exc:
+            raise LineageConfigError(
+                f"{self.path}: cannot create the {spec.get('type')!r} transport: {exc}"
+            ) from exc
+
+
+def lineage_disabled() -> bool:
+    """``OPENLINEAGE_DISABLED=true`` turns lineage off, as the OpenLineage client documents."""
+    return os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+
+
+def find_config(project_root: Path | None) -> Path | None:
+    """The config file to use, or None to let the client fall back to its env vars."""
+    explicit = os.environ.get("OPENLINEAGE_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise LineageConfigError(f"OPENLINEAGE_CONFIG={explicit}: no such file")
+        return path
+    candidates = [Path.cwd() / "openlineage.yml"]
+    if project_root is not None:
+        candidates.append(project_root / "openlineage.yml")
+    candidates.append(Path.home() / ".openlineage" / "openlineage.yml")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def resolve_config(
+    project_root: Path | None,
+    config_path: Path | None = None,
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+) -> LineageConfig:
+    """The configuration to deliver with: ``config_path``, else the file ``find_config`` finds,
+    else the OpenLineage client's own configuration from ``OPENLINEAGE_*`` variables."""
+    path = config_path or find_config(project_root)
+    if path is not None:
+        return load_config(path, delivery_timeout)
+    secrets = tuple(
+        value
+        for name, value in os.environ.items()
+        if name.startswith("OPENLINEAGE") and SECRET_NAME.search(name) and value
+    )
+    return LineageConfig(None, {}, secrets, project_root or Path.cwd())
+
+
+def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) -> LineageConfig:
+    """The configuration in ``path``: env references expanded, delivery defaults applied,
+    file transports' folders created and checked."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LineageConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise LineageConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("transport"), dict):
+        raise LineageConfigError(f"{path}: expected a mapping with a 'transport' mapping")
+    secrets: list[str] = []
+    config = _expand(loaded, path, secrets)
+    for transport in _transports(config["transport"]):
+        _prepare(transport, path, delivery_timeout)
+    return LineageConfig(path, config, tuple(s for s in secrets if s), path.parent)
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any, path: Path, secrets: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, path, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, path, secrets) for item in value]
+    if isinstance(value, str):
+        return _ENV_REFERENCE.sub(lambda m: _env(m, path, secrets), value)
+    return value
+
+
+def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
+    name, default = match.group(1), match.group(2)
+    if name not in os.environ and default is None:
+        raise LineageConfigError(f"{path}: refers to ${{{name}}}, which is not set")
+    value = os.environ.get(name, "") if default is None else os.environ.get(name) or default
+    if SECRET_NAME.search(name):
+        secrets.append(value)
+    return value
+
+
+def _transports(transport: dict[str, Any]) -> list[dict[str, Any]]:
+    """The transport and, for a composite one, every transport inside it."""
+    nested = transport.get("transports")
+    children = list(nested.values()) if isinstance(nested, dict) else list(nested or [])
+    found = [transport]
+    for child in children:
+        if isinstance(child, dict):
+            found += _transports(child)
+    return found
+
+
+def _prepare(transport: dict[str, Any], path: Path, delivery_timeout: float) -> None:
+    kind = transport.get("type")
+    if not kind:
+        raise LineageConfigError(f"{path}: a transport has no 'type'")
+    if kind == "http":
+        transport.setdefault("timeout", delivery_timeout)
+        transport.setdefault("retry", {"total": 0})
+        auth = transport.get("auth")
+        if isinstance(auth, dict) and auth.get("type") == "api_key" and not auth.get("apiKey"):
+            del transport["auth"]  # ${OPENLINEAGE_API_KEY:-} left empty: no key, no auth header
+    if kind == "file" and "://" not in str(transport.get("log_file_path", "")):
+        transport["log_file_path"] = str(_writable_file(transport, path))
+
+
+def _writable_file(transport: dict[str, Any], path: Path) -> Path:
+    if not transport.get("log_file_path"):
+        raise LineageConfigError(f"{path}: the file transport needs 'log_file_path'")
+    log_file = Path(transport["log_file_path"]).expanduser()
+    if not log_file.is_absolute():
+        log_file = path.parent / log_file
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LineageConfigError(
+            f"{path}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"
+        ) from exc
+    target = log_file if log_file.exists() else log_file.parent
+    if (transport.get("append") and log_file.is_dir()) or not os.access(target, os.W_OK):
+        raise LineageConfigError(f"{path}: log_file_path {log_file} is not a writable file")
+    return log_file

@@ -1,0 +1,65 @@
+"""openlineage-python's file transport, with appends that never interleave.
+
+Registered with the client's transport factory for ``type: file`` when ``floe_lineage.delivery``
+is imported, so it serves a top-level ``file`` transport and every ``file`` child of a
+``composite`` one alike. With ``append: true`` and a local path (no URL scheme, or ``file://``) it
+keeps the file open with ``O_APPEND`` and writes each event as one line in one ``write`` call:
+appends from concurrent processes then never interleave (on a local filesystem). Everything else
+(``append: false``, ``s3://``, ``memory://`` and other fsspec URLs) is the stock transport.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from openlineage.client.transport import register_transport
+from openlineage.client.transport.file import FileConfig, FileTransport
+
+from .serialization import event_line
+
+
+@register_transport
+class AppendingFileTransport(FileTransport):
+    kind = "file"
+    config_class = FileConfig
+
+    def __init__(self, config: FileConfig) -> None:
+        super().__init__(config)
+        self._fd: int | None = None
+        self._local_path = local_path(config.log_file_path) if config.append else None
+
+    def emit(self, event: Any) -> None:
+        if self._local_path is None:
+            return super().emit(event)
+        data = event_line(event)
+        try:
+            if self._fd is None:
+                self._local_path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self._local_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            written = os.write(self._fd, data)
+            while written < len(data):  # only on a full disk or a signal
+                written += os.write(self._fd, data[written:])
+        except OSError as error:
+            raise RuntimeError(f"cannot write to {self._local_path}: {error}") from error
+
+    def close(self, timeout: float = -1) -> bool:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        return True
+
+
+def local_path(log_file_path: str) -> Path | None:
+    """The local file a ``log_file_path`` names: a plain path or a ``file://`` URL; None for any
+    other URL (the stock, fsspec-backed transport writes those)."""
+    parsed = urlparse(log_file_path)
+    if parsed.scheme == "file":
+        host = f"//{parsed.netloc}" if parsed.netloc not in ("", "localhost") else ""
+        return Path(url2pathname(host + parsed.path))
+    if "://" in log_file_path:
+        return None
+    return Path(log_file_path)

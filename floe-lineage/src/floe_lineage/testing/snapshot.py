@@ -1,0 +1,84 @@
+"""Lineage snapshots: a run's lineage as deterministic plain text, kept in a file beside the
+tests by syrupy (``syrupy_extension``), so ``pytest --snapshot-update`` accepts a change and a
+review shows the lineage diff line by line.
+
+What is kept: every dbt job with its state, the datasets it reads and writes and the assertions
+of dbt tests; every dataset with its warehouse (the namespace's scheme), its typed columns and
+each column's lineage, on one line per column so a diff names the column. What is left out:
+times, run ids, row counts, machine paths (a namespace's host, port or file), the orchestrator's
+own job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..tools.check import TERMINAL
+
+HEADER = (
+    "# floe-lineage snapshot: the lineage of one run, without times, run ids or machine paths.\n"
+    "# After an intended lineage change, accept it with: pytest --snapshot-update\n"
+)
+
+
+def normalized_view(events: Iterable[Mapping[str, Any]]) -> str:
+    """The snapshot text of a run's events."""
+    jobs: dict[str, Mapping[str, Any]] = {}
+    for event in events:
+        job = event.get("job", {})
+        if job.get("facets", {}).get("jobType", {}).get("integration") != "DBT":
+            continue
+        if event.get("eventType") in TERMINAL or job.get("name") not in jobs:
+            jobs[job["name"]] = event
+    datasets: dict[str, Mapping[str, Any]] = {}
+    lines = [HEADER, "jobs:"]
+    for name in sorted(jobs):
+        event = jobs[name]
+        kind = event["job"].get("facets", {}).get("jobType", {}).get("jobType", "?")
+        lines.append(f"  {name} ({kind}): {event.get('eventType')}")
+        for title, part in (("reads", "inputs"), ("writes", "outputs")):
+            found = sorted(event.get(part, []), key=lambda d: d["name"])
+            if found:
+                lines.append(f"    {title}: " + ", ".join(_dataset(d) for d in found))
+            for dataset in found:
+                if part == "outputs" or dataset["name"] not in datasets:
+                    datasets[dataset["name"]] = dataset
+        for dataset in event.get("inputs", []):
+            for assertion in _assertions(dataset):
+                lines.append(f"    asserts: {assertion} on {dataset['name']}")
+    lines += ["", "datasets:"]
+    for name in sorted(datasets):
+        dataset = datasets[name]
+        lines.append(f"  {_dataset(dataset)}:")
+        lineage = dataset.get("facets", {}).get("columnLineage", {}).get("fields", {})
+        fields = dataset.get("facets", {}).get("schema", {}).get("fields", [])
+        for field in fields:
+            sources = ", ".join(
+                f"{source['name']}.{source['field']} {_subtype(source)}"
+                for source in lineage.get(field["name"], {}).get("inputFields", [])
+            )
+            arrow = f" <- {sources}" if sources else ""
+            lines.append(f"    {field['name']} {field.get('type', '?')}{arrow}")
+        if not fields:
+            lines.append("    (columns unknown)")
+    return "\n".join(lines) + "\n"
+
+
+def _dataset(dataset: Mapping[str, Any]) -> str:
+    scheme = str(dataset.get("namespace", "")).split("://", 1)[0]
+    return f"{dataset['name']} [{scheme}]"
+
+
+def _subtype(source: Mapping[str, Any]) -> str:
+    return "+".join(
+        t.get("subtype") or t.get("type", "?") for t in source.get("transformations", [])
+    )
+
+
+def _assertions(dataset: Mapping[str, Any]) -> list[str]:
+    found = dataset.get("inputFacets", {}).get("dataQualityAssertions", {}).get("assertions", [])
+    return [
+        f"{a['assertion']}({a['column']})" if a.get("column") else str(a["assertion"])
+        for a in found
+    ]

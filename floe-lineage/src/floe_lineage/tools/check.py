@@ -1,0 +1,137 @@
+"""Checking captured events against the dbt manifest: every node of a run has a START and
+exactly one terminal event, inputs and outputs follow the DAG, and every event is well formed."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from ..dbt.manifest import DbtGraph
+
+TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
+EVENT_TYPES = TERMINAL | {"START", "RUNNING", "OTHER"}
+
+
+@dataclass
+class CheckReport:
+    root_run_id: str | None
+    nodes: int = 0
+    events: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    """Runnable manifest nodes without events in this run (not a problem: not selected)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+        lines = [
+            f"Run {self.root_run_id}: {self.nodes} dbt nodes, {self.events} events"
+            f" ({states or 'none'})",
+            f"{len(self.not_run)} manifest nodes were not part of this run",
+        ]
+        if self.problems:
+            lines.append(f"{len(self.problems)} problems:")
+            lines += [f"  - {problem}" for problem in self.problems]
+        else:
+            lines.append("OK: every node has a START and one terminal event, edges match the DAG")
+        return lines
+
+
+def runs_of(events: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Events grouped by the root run they belong to (the ``root`` of their parent, e.g. the
+    orchestrator run), in the order the runs were captured."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for event in events:
+        parent = event.get("run", {}).get("facets", {}).get("parent", {})
+        root = parent.get("root", {}).get("run", {}).get("runId") or parent.get("run", {}).get(
+            "runId", "?"
+        )
+        grouped.setdefault(root, []).append(event)
+    return grouped
+
+
+def check_run(
+    events: Sequence[Mapping[str, Any]], graph: DbtGraph, root_run_id: str | None
+) -> CheckReport:
+    """Check the events of one root run against the manifest in ``graph``: every dbt node
+    job has a START then exactly one terminal event, and reads and writes what the DAG says."""
+    report = CheckReport(root_run_id, events=len(events))
+    by_run: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for number, event in enumerate(events, start=1):
+        report.problems += [f"event {number}: {p}" for p in event_problems(event)]
+        by_run[event.get("run", {}).get("runId", "?")].append(event)
+    seen = set()
+    for run in by_run.values():
+        job = run[0].get("job", {}).get("name", "?")
+        types = [e.get("eventType") for e in run]
+        if types[0] != "START" or len([t for t in types if t in TERMINAL]) != 1:
+            report.problems.append(f"{job}: expected START then one terminal event, got {types}")
+        job_type = run[0].get("job", {}).get("facets", {}).get("jobType", {})
+        if job_type.get("integration") != "DBT":
+            continue  # the parent job that ran dbt
+        node = graph.node(job)
+        if node is None:
+            report.problems.append(f"{job}: not a node of the manifest")
+            continue
+        seen.add(job)
+        report.nodes += 1
+        final = types[-1]
+        report.states[final] = report.states.get(final, 0) + 1
+        report.problems += [f"{job}: {p}" for p in edge_problems(run, graph, job)]
+    report.not_run = sorted(uid for uid in graph.runnable_ids() if uid not in seen)
+    return report
+
+
+def edge_problems(run: Sequence[Mapping[str, Any]], graph: DbtGraph, job: str) -> list[str]:
+    expected_inputs = {n.relation.name for n in graph.inputs(job) if n.relation}
+    output = graph.output(job)
+    expected_outputs = {output.relation.name} if output and output.relation else set()
+    problems = []
+    for event in run:
+        inputs = {d.get("name") for d in event.get("inputs", [])}
+        outputs = {d.get("name") for d in event.get("outputs", [])}
+        if inputs != expected_inputs:
+            problems.append(
+                f"inputs {sorted(inputs)} differ from the DAG's {sorted(expected_inputs)}"
+            )
+        if outputs != expected_outputs:
+            problems.append(
+                f"outputs {sorted(outputs)} differ from the DAG's {sorted(expected_outputs)}"
+            )
+    return sorted(set(problems))
+
+
+def event_problems(event: Mapping[str, Any]) -> list[str]:
+    """What makes an event invalid in the ways the OpenLineage client lets through."""
+    problems = []
+    run_id = event.get("run", {}).get("runId", "")
+    try:
+        if str(uuid.UUID(run_id)) != run_id:
+            raise ValueError
+    except (ValueError, TypeError, AttributeError):
+        problems.append(f"runId {run_id!r} is not a canonical UUID")
+    try:
+        if (
+            datetime.fromisoformat(str(event.get("eventTime")).replace("Z", "+00:00")).tzinfo
+            is None
+        ):
+            problems.append(f"eventTime {event.get('eventTime')!r} has no offset")
+    except ValueError:
+        problems.append(f"eventTime {event.get('eventTime')!r} is not RFC 3339")
+    if not urlparse(str(event.get("producer", ""))).scheme:
+        problems.append(f"producer {event.get('producer')!r} is not a URI")
+    if event.get("eventType") not in EVENT_TYPES:
+        problems.append(f"eventType {event.get('eventType')!r} is unknown")
+    job = event.get("job", {})
+    if not job.get("namespace") or not job.get("name"):
+        problems.append("job namespace or name is missing")
+    return problems

@@ -1,0 +1,136 @@
+"""``floe-lineage``: look at, check and deliver captured lineage, from a project's folder.
+
+``summary`` prints one line per captured run; ``check`` verifies a run's events against the dbt
+manifest and the OpenLineage schemas (exit 1 on problems); ``report`` writes a self-contained
+HTML lineage graph; ``replay`` sends the spooled, undelivered events. Events default to the file
+the configured file transport writes, and the run to the last one captured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..dbt.manifest import DbtGraph, run_manifest
+from ..delivery.config import LineageConfigError, resolve_config
+from ..delivery.spool import Spool
+from .check import check_run, runs_of
+from .events_file import read_events
+from .report import render_report
+from .summary import summary_lines
+from .validation import event_problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="floe-lineage", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help="openlineage.yml (default: the OpenLineage lookup from here)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, parents=[common])
+
+    summary = command("summary", "one line per run: job, state, inputs -> outputs")
+    check = command("check", "check the last run's events (manifest, schemas)")
+    report = command("report", "write an HTML lineage graph of the last run")
+    for reader in (summary, check, report):
+        reader.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
+    for reader in (check, report):
+        reader.add_argument("--run", help="root run id, e.g. a Dagster run (default: the last)")
+    check.add_argument(
+        "--manifest",
+        type=Path,
+        help="dbt manifest.json (default: the one dagster-dbt wrote for the run, else"
+        " target/manifest.json, of $DBT_PROJECT_DIR, ./dbt or .)",
+    )
+    report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
+    command("replay", "send the spooled (undelivered) events")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "replay":
+            return replay_spool(args.config)
+        path = args.events or configured_events_file(args.config)
+        if not path.is_file():
+            raise LineageConfigError(f"no events file at {path}")
+        events = list(read_events(path))
+        if args.command == "summary":
+            print("\n".join(summary_lines(events)) + f"\n\nevents: {path.resolve()}")
+            return 0
+        run_id, run_events = pick_run(events, args.run)
+        if args.command == "check":
+            return check_events(run_id, run_events, args.manifest)
+        out = args.out or path.parent / "report.html"
+        out.write_text(render_report(run_events, f"Lineage of run {run_id}"), "utf-8")
+        print(f"report: {out.resolve()}")
+        return 0
+    except (LineageConfigError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def pick_run(
+    events: Sequence[Mapping[str, Any]], run_id: str | None
+) -> tuple[str, list[Mapping[str, Any]]]:
+    runs = runs_of(events)
+    if not runs:
+        raise ValueError("the events file holds no events")
+    chosen = run_id or list(runs)[-1]
+    if chosen not in runs:
+        raise ValueError(f"no events of run {chosen}; runs: {', '.join(runs)}")
+    return chosen, runs[chosen]
+
+
+def check_events(run_id: str, events: Sequence[Mapping[str, Any]], manifest: Path | None) -> int:
+    """Print the check of one run; 0 when complete, matching the DAG and schema-valid."""
+    manifest = manifest or run_manifest(dbt_project_dir(), run_id)
+    if not manifest.is_file():
+        raise LineageConfigError(f"no dbt manifest at {manifest}; name one with --manifest")
+    report = check_run(events, DbtGraph.from_file(manifest), run_id)
+    invalid = event_problems(events)
+    print("\n".join(report.lines()))
+    if invalid:
+        print(f"{len(invalid)} schema violations:")
+        print("\n".join(f"  - {problem}" for problem in invalid))
+    else:
+        print(f"OK: all {len(events)} events are valid OpenLineage (shipped schemas, strict)")
+    return 0 if report.ok and not invalid else 1
+
+
+def dbt_project_dir() -> Path:
+    """``$DBT_PROJECT_DIR``, else ``./dbt`` when it holds a dbt project, else here."""
+    if os.environ.get("DBT_PROJECT_DIR"):
+        return Path(os.environ["DBT_PROJECT_DIR"])
+    here = Path.cwd()
+    return here / "dbt" if (here / "dbt" / "dbt_project.yml").is_file() else here
+
+
+def replay_spool(config_path: Path | None) -> int:
+    """Send the spool's events in order; exit 0 when the spool is empty afterwards."""
+    config = resolve_config(Path.cwd(), config_path)
+    transport = config.transport()
+    spool = Spool(config.spool_file)
+    sent, left, failure = spool.drain(transport.emit)
+    transport.close()
+    print(f"replayed {sent} events from {spool.path}; {left} still spooled")
+    if failure is not None:
+        message = f"{type(failure).__name__}: {failure}"
+        for secret in config.secrets:
+            message = message.replace(secret, "***")
+        print(f"error: delivery failed: {message}", file=sys.stderr)
+    return 0 if left == 0 else 1
+
+
+def configured_events_file(config_path: Path | None) -> Path:
+    """The file the configured file transport writes to."""
+    config = resolve_config(Path.cwd(), config_path)
+    transport = config.client_config.get("transport", {})
+    if transport.get("type") != "file":
+        where = config.path or "the OPENLINEAGE_* variables"
+        raise LineageConfigError(f"{where}: the transport is not a file; name the events file")
+    return Path(transport["log_file_path"])

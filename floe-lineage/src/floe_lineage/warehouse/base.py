@@ -1,0 +1,64 @@
+"""The warehouse protocol, and what an adapter without an implementation gets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..dbt.profile import ProfileTarget
+from ..dbt.relation import Relation
+from ..openlineage.observations import WarehouseFacts
+
+
+class Warehouse(Protocol):
+    """The database of one dbt target, as lineage sees it."""
+
+    adapter_type: str
+    """dbt's adapter type (``duckdb``, ``postgres`` ...)."""
+    dialect: str
+    """The sqlglot dialect its SQL is parsed in for column lineage."""
+    namespace: str
+    """The OpenLineage dataset namespace of its tables (the naming spec's, as dbt-ol names it)."""
+    supported: bool
+    """False when floe-lineage has no implementation: datasets are named, nothing is read."""
+
+    def prepare(self) -> None:
+        """Before dbt runs: whatever dbt needs to find in place (e.g. a database's folder)."""
+
+    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+        """Once dbt has ended: the real columns of the ``describe`` relations and the row counts
+        of the ``count`` relations, of those that exist. Raises on a connection problem."""
+
+    def isolated_output(self, folder: Path) -> dict[str, Any]:
+        """Profile values that point a copy of the target at a database of its own under
+        ``folder`` (what the pytest plugin runs dbt against), everything else unchanged."""
+
+
+class UnsupportedWarehouse:
+    """An adapter floe-lineage does not implement: namespace ``<type>://<host>[:<port>]``."""
+
+    dialect: str
+    supported = False
+
+    def __init__(self, adapter_type: str, host: str | None, port: Any = None) -> None:
+        self.adapter_type = adapter_type
+        self.dialect = adapter_type
+        address = f"{host}:{port}" if host and port else host or "unknown"
+        self.namespace = f"{adapter_type}://{address}"
+
+    @classmethod
+    def from_target(cls, target: ProfileTarget) -> UnsupportedWarehouse:
+        return cls(target.adapter_type, target.value("host"), target.value("port"))
+
+    def prepare(self) -> None:
+        pass
+
+    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+        return WarehouseFacts()
+
+    def isolated_output(self, folder: Path) -> dict[str, Any]:
+        raise NotImplementedError(
+            f"floe-lineage cannot give a {self.adapter_type} target a database of its own;"
+            " see floe_lineage.warehouse to add an implementation"
+        )

@@ -1,0 +1,106 @@
+"""DuckDB, read once dbt has released the database.
+
+dbt-duckdb holds the database file's lock for the whole invocation, so ``inspect`` opens its one
+read-only connection only after dbt has exited, and reads everything in one pass.
+
+Naming, as dbt-ol names DuckDB: namespace ``duckdb://`` + the profile's ``path`` exactly as
+written (after ``env_var`` rendering); the file is that path resolved against the dbt project
+folder, where dbt runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..dbt.profile import ProfileTarget
+from ..dbt.relation import Relation
+from ..openlineage.observations import Columns, WarehouseFacts
+
+COUNT_BATCH = 200
+
+
+class DuckDBWarehouse:
+    adapter_type = "duckdb"
+    dialect = "duckdb"
+    supported = True
+
+    def __init__(self, path: str, file: Path | None) -> None:
+        self.path = path
+        """The ``path`` exactly as the profile states it."""
+        self.file = file
+        """The database file; None for in-memory and remote (``md:``) databases."""
+        self.namespace = f"duckdb://{path}"
+
+    @classmethod
+    def from_target(cls, target: ProfileTarget) -> DuckDBWarehouse:
+        path = str(target.value("path", ":memory:"))
+        on_disk = path != ":memory:" and not path.startswith("md:") and "://" not in path
+        file = (target.project_dir / Path(path).expanduser()).resolve() if on_disk else None
+        return cls(path, file)
+
+    def prepare(self) -> None:
+        """DuckDB creates the database file, not its folder."""
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+
+    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+        """Columns of the ``describe`` relations and ``count(*)`` of the ``count`` relations that
+        exist. Names are matched case-insensitively, as DuckDB resolves identifiers."""
+        if self.file is None or not self.file.is_file():
+            return WarehouseFacts()
+        import duckdb  # dbt-duckdb's dependency: only DuckDB projects need it
+
+        wanted = {_key(r): r for r in describe}
+        with duckdb.connect(str(self.file), read_only=True) as con:
+            facts = WarehouseFacts(columns=_columns(con, wanted))
+            present = {_key(r) for r in facts.columns}
+            to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
+            for start in range(0, len(to_count), COUNT_BATCH):
+                batch = to_count[start : start + COUNT_BATCH]
+                query = " union all ".join(
+                    f"select {i}, count(*) from {_qualified(r)}" for i, r in enumerate(batch)
+                )
+                for i, rows in con.execute(query).fetchall():
+                    facts.row_counts[batch[i]] = rows
+        return facts
+
+    def isolated_output(self, folder: Path) -> dict[str, Any]:
+        """A database file in ``folder`` with the same file name: DuckDB names the database
+        after the file's stem, and dbt freezes that name into the manifest. An in-memory
+        database is isolated already; a remote one cannot be."""
+        if self.path == ":memory:":
+            return {}
+        if self.file is None:
+            raise NotImplementedError(f"cannot give the remote DuckDB {self.path!r} a copy")
+        return {"path": str(folder / Path(self.path).name)}
+
+
+def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Relation, Columns]:
+    if not wanted:
+        return {}
+    rows = con.execute(
+        "select table_catalog, table_schema, table_name, column_name, data_type"
+        " from information_schema.columns"
+        " order by table_catalog, table_schema, table_name, ordinal_position"
+    ).fetchall()
+    found: dict[Relation, Columns] = {}
+    for catalog, schema, table, column, data_type in rows:
+        relation = wanted.get((catalog.lower(), schema.lower(), table.lower()))
+        if relation is not None:
+            found.setdefault(relation, []).append((column, data_type))
+    return found
+
+
+def _key(relation: Relation) -> tuple[str, str, str]:
+    return (
+        (relation.database or "").lower(),
+        (relation.schema or "main").lower(),
+        relation.identifier.lower(),
+    )
+
+
+def _qualified(relation: Relation) -> str:
+    parts = [p for p in (relation.database, relation.schema, relation.identifier) if p]
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)

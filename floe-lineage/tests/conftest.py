@@ -1,0 +1,175 @@
+"""Shared fixtures: the template's sample dbt project and a differently shaped one, run through
+the Dagster component; every test gets its own DuckDB file, profiles folder and events file, so
+the tests can run in parallel (``pytest -n auto``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster_dbt import DbtProject
+
+from floe_lineage.dagster import DbtProjectWithLineage, LineageSettings
+from floe_lineage.dbt.profile import read_target, write_profiles
+from floe_lineage.warehouse import warehouse_for
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "template" / "dbt"
+"""The sample dbt project every generated project starts with."""
+CLICKSTREAM = Path(__file__).resolve().parent / "projects" / "clickstream"
+"""A dbt-duckdb project shaped unlike the sample (hooks, ephemeral, incremental, quoting)."""
+NAMESPACE = "floe-tests"
+PRODUCER = "https://example.com/floe-tests"
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+@dataclass
+class Workspace:
+    """A dbt project, a profiles folder pointing it at a DuckDB file of its own, and an
+    OpenLineage file-transport config, all under ``root``."""
+
+    root: Path
+    project: Path
+    profiles: Path
+    database: Path
+    config: Path
+    events_file: Path
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.events_file.exists():
+            return []
+        return [json.loads(line) for line in self.events_file.read_text().splitlines() if line]
+
+
+def step_name(result: dg.ExecuteInProcessResult, op: str = "floe") -> str:
+    """The parent job of the dbt nodes: the Dagster job and the op (the dbt project's name)."""
+    return f"{result.dagster_run.job_name}.{op}"
+
+
+def copy_dbt_project(destination: Path, source: Path = SAMPLE) -> Path:
+    """A copy of a dbt project (without ``target/`` and ``logs/``), to run or break."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", "logs"))
+    return destination
+
+
+def make_workspace(root: Path, project: Path) -> Workspace:
+    """A workspace under ``root`` that runs ``project`` (not copied: share it, or copy it
+    first with ``copy_dbt_project`` to change it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = read_target(project, project)
+    output = warehouse_for(target).isolated_output(root / "db")
+    write_profiles(root / "profiles", [(target, output)])
+    events_file = root / "lineage" / "events.jsonl"
+    config = root / "openlineage.yml"
+    config.write_text(f"transport:\n  type: file\n  log_file_path: {events_file}\n  append: true\n")
+    return Workspace(root, project, root / "profiles", Path(output["path"]), config, events_file)
+
+
+def dbt_defs(
+    ws: Workspace, *, config: Path | None = None, strict: bool = True, **lineage: Any
+) -> dg.Definitions:
+    """The definitions ``DbtProjectWithLineage`` builds for the workspace's project, with
+    lineage configured by ``config`` (default: the workspace's file transport)."""
+    component = DbtProjectWithLineage(
+        project=DbtProject(project_dir=ws.project, profiles_dir=ws.profiles),
+        lineage=LineageSettings(
+            namespace=NAMESPACE,
+            producer=PRODUCER,
+            config_path=str(config or ws.config),
+            strict=strict,
+            **lineage,
+        ),
+    )
+    return dg.component_defs(component=component)
+
+
+def materialize(
+    ws: Workspace,
+    *,
+    config: Path | None = None,
+    strict: bool = True,
+    selection: str | None = None,
+    instance: dg.DagsterInstance | None = None,
+    **lineage: Any,
+) -> dg.ExecuteInProcessResult:
+    """Materialize the workspace's dbt assets in-process (all, or ``selection``)."""
+    defs = dbt_defs(ws, config=config, strict=strict, **lineage)
+    return dg.materialize(
+        list(defs.assets or []), selection=selection, instance=instance, raise_on_error=False
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample dbt project shared by the tests that run it unchanged (its manifest
+    is parsed once per test process)."""
+    return copy_dbt_project(tmp_path_factory.mktemp("sample") / "dbt")
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path, sample_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    monkeypatch.delenv("OPENLINEAGE_DISABLED", raising=False)
+    yield make_workspace(tmp_path / "ws", sample_project)
+
+
+@pytest.fixture(scope="session")
+def build(
+    tmp_path_factory: pytest.TempPathFactory, sample_project: Path
+) -> tuple[dg.ExecuteInProcessResult, Workspace]:
+    """One successful materialization of every asset, shared by the tests that only read it."""
+    ws = make_workspace(tmp_path_factory.mktemp("build"), sample_project)
+    result = materialize(ws)
+    assert result.success
+    return result, ws
+
+
+@pytest.fixture(scope="session")
+def failed_build(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dg.ExecuteInProcessResult, Workspace]:
+    """A run of a copy of the sample where the model ``stg_orders`` fails (unknown column) and
+    the test ``unique_stg_payments_payment_id`` fails (a duplicate payment), counting the rows
+    of views too."""
+    root = tmp_path_factory.mktemp("failed")
+    project = copy_dbt_project(root / "dbt")
+    model = project / "models" / "staging" / "stg_orders.sql"
+    model.write_text(model.read_text().replace("status\n", "status, no_such_column\n"))
+    with (project / "seeds" / "raw_payments.csv").open("a") as payments:
+        payments.write("11,10,card,100\n")
+    ws = make_workspace(root / "ws", project)
+    return materialize(ws, count_view_rows=True), ws
+
+
+def validate_with_the_outside_oracle(events_file: Path) -> None:
+    """Validate with the independent offline validator of ``../shared`` (``--strict``): an
+    oracle outside floe-lineage, beside its own schema validation."""
+    import subprocess
+    import sys
+
+    validator = oracle()
+    done = subprocess.run(
+        [sys.executable, str(validator), "--strict", "-q", str(events_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"invalid OpenLineage events:\n{done.stdout}\n{done.stderr}"
+
+
+def oracle() -> Path:
+    """``$FLOE_OL_VALIDATOR``, else ``shared/tools/validate_ol_events.py`` beside the repository.
+    Missing, it fails the test: this repository's suite always has it (see .ci/run)."""
+    named = os.environ.get("FLOE_OL_VALIDATOR")
+    path = Path(named) if named else REPO.parent / "shared" / "tools" / "validate_ol_events.py"
+    if not path.is_file():
+        pytest.fail(f"the offline OpenLineage validator is missing: {path} (set FLOE_OL_VALIDATOR)")
+    return path

@@ -1,0 +1,428 @@
+"""The lineage core on its own: no Dagster, no dbt process, synthetic dbt facts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openlineage.client.serde import Serde
+
+from floe_lineage.dbt.log_events import NodeError, NodeFinished, NodeStarted, read_fact
+from floe_lineage.dbt.manifest import DbtGraph
+from floe_lineage.dbt.profile import ProfileError, read_target
+from floe_lineage.dbt.relation import Relation
+from floe_lineage.delivery.config import LineageConfigError, find_config, load_config
+from floe_lineage.delivery.emitter import LineageEmitter
+from floe_lineage.delivery.serialization import event_line
+from floe_lineage.delivery.spool import Spool
+from floe_lineage.invocation import InvocationLineage
+from floe_lineage.openlineage.column_lineage import (
+    PARALLEL_FROM,
+    ColumnSource,
+    _trace,
+    trace_models,
+)
+from floe_lineage.openlineage.naming import stable_run_id
+from floe_lineage.openlineage.run_events import EmissionContext, JobRun
+from floe_lineage.warehouse import DuckDBWarehouse
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def node(uid: str, parents: list[str] = (), materialized: str = "table", **extra: Any) -> dict:
+    resource_type, _, name = uid.split(".")
+    return {
+        "unique_id": uid,
+        "resource_type": resource_type,
+        "name": name,
+        "alias": name,
+        "database": "warehouse",
+        "schema": "main",
+        "config": {"materialized": materialized},
+        "depends_on": {"nodes": list(parents)},
+        **extra,
+    }
+
+
+MANIFEST = {
+    "metadata": {"dbt_version": "1.11.0", "adapter_type": "duckdb"},
+    "nodes": {
+        n["unique_id"]: n
+        for n in [
+            node("seed.p.raw", materialized="seed"),
+            node("model.p.eph", ["seed.p.raw", "source.p.src"], materialized="ephemeral"),
+            node("model.p.a", ["model.p.eph"]),
+            node("model.p.b", ["model.p.a"]),
+            node("model.p.c", ["model.p.b"]),
+            node("test.p.not_null_a", ["model.p.a"], materialized="test"),
+        ]
+    },
+    "sources": {
+        "source.p.src": {
+            "unique_id": "source.p.src",
+            "resource_type": "source",
+            "name": "src",
+            "identifier": "src_table",
+            "database": "warehouse",
+            "schema": "raw",
+        }
+    },
+}
+
+
+def raw(name: str, uid: str, at: datetime, **data: Any) -> dict:
+    status = data.pop("node_status", "started")
+    node_info = {
+        "unique_id": uid,
+        "node_status": status,
+        "node_started_at": "",
+        "node_finished_at": "",
+    }
+    key = "node_started_at" if name == "LogStartLine" else "node_finished_at"
+    node_info[key] = at.replace(tzinfo=None).isoformat()
+    return {
+        "info": {"name": name, "ts": at.isoformat().replace("+00:00", "Z")},
+        "data": {"node_info": node_info, **data},
+    }
+
+
+class FakeClient:
+    """Stands in for the OpenLineage client: keeps events, optionally fails."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[Any] = []
+        self.fail = fail
+
+    def emit(self, event: Any) -> None:
+        if self.fail:
+            raise RuntimeError("backend down")
+        self.events.append(event)
+
+    def close(self, timeout: float = -1) -> bool:
+        return True
+
+
+class Recorder(LineageEmitter):
+    """An emitter that records synchronously, to see exactly when events are handed over."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeClient(), strict=True)
+        self.events: list[Any] = []
+
+    def emit(self, event: Any) -> None:
+        self.events.append(event)
+
+
+CONTEXT = EmissionContext(
+    producer="https://example.com/floe",
+    job_namespace="ns",
+    dataset_namespace="duckdb://wh.duckdb",
+    parent=JobRun("ns", "job.step", stable_run_id("orchestrator-run", "step")),
+    parent_type=("ORCHESTRATOR", "STEP"),
+    root=JobRun("ns", "job", "0b8f7f4e-55f9-4c5e-9a43-2a0f2f1f3c11"),
+)
+NO_DATABASE = DuckDBWarehouse("wh.duckdb", None)
+
+
+def tracker(
+    recorder: Recorder, tmp_path: Path, context: EmissionContext = CONTEXT
+) -> InvocationLineage:
+    lineage = InvocationLineage(
+        recorder, context, NO_DATABASE, clock=lambda: T0 + timedelta(minutes=5)
+    )
+    lineage.attach(tmp_path, MANIFEST)  # no manifest.json there: the given manifest is used
+    return lineage
+
+
+def summary(events: list[Any]) -> list[tuple[str, str]]:
+    return [(e.job.name, e.eventType.value) for e in events]
+
+
+def test_run_ids_are_canonical_uuids_stable_for_the_same_parts():
+    first = stable_run_id("run-1", "model.p.a")
+    assert str(uuid.UUID(first)) == first
+    assert stable_run_id("run-1", "model.p.a") == first
+    assert stable_run_id("run-2", "model.p.a") != first
+
+
+def test_dataset_name_joins_the_relation_parts():
+    assert Relation("warehouse", "main", "orders").name == "warehouse.main.orders"
+
+
+def test_dbt_log_events_become_node_facts():
+    start = read_fact(raw("LogStartLine", "model.p.a", T0))
+    assert start == NodeStarted("model.p.a", T0)
+    assert start.at.tzinfo is not None
+    assert read_fact(raw("LogModelResult", "model.p.a", T0, node_status="error")) == NodeFinished(
+        "model.p.a", "error", T0
+    )
+    skipped = {
+        "info": {"name": "SkippingDetails", "ts": "2026-01-01T12:00:00Z"},
+        "data": {"node_info": {"unique_id": "model.p.b"}},
+    }
+    assert read_fact(skipped) == NodeFinished("model.p.b", "skipped", T0)
+    error = {
+        "info": {"name": "RunResultError", "ts": "2026-01-01T12:00:00Z"},
+        "data": {"msg": "boom", "node_info": {"unique_id": "model.p.a"}},
+    }
+    assert read_fact(error) == NodeError("model.p.a", "boom")
+    assert read_fact({"info": {"name": "MainReportVersion", "ts": "x"}, "data": {}}) is None
+
+
+def test_graph_reads_through_ephemeral_models_and_names_sources_by_identifier():
+    graph = DbtGraph(MANIFEST)
+    assert [n.relation.name for n in graph.inputs("model.p.a")] == [
+        "warehouse.main.raw",
+        "warehouse.raw.src_table",
+    ]
+    assert graph.output("model.p.eph") is None
+    assert graph.output("test.p.not_null_a") is None
+    assert [n.unique_id for n in graph.inputs("test.p.not_null_a")] == ["model.p.a"]
+
+
+def test_start_is_emitted_live_and_every_start_gets_one_terminal_event(tmp_path: Path):
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    (tmp_path / "run_results.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "unique_id": "model.p.b",
+                        "status": "error",
+                        "message": "Binder Error: no column x",
+                        "compiled_code": "select x",
+                    }
+                ]
+            }
+        )
+    )
+    lineage.start()
+    lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    assert summary(recorder.events) == [("job.step", "START"), ("model.p.a", "START")]  # live
+    lineage.observe(
+        raw("LogModelResult", "model.p.a", T0 + timedelta(seconds=3), node_status="success")
+    )
+    lineage.observe(raw("LogStartLine", "test.p.not_null_a", T0 + timedelta(seconds=4)))
+    lineage.observe(raw("LogStartLine", "model.p.b", T0 + timedelta(seconds=4)))
+    lineage.observe(
+        raw("LogModelResult", "model.p.b", T0 + timedelta(seconds=5), node_status="error")
+    )
+    skipped = {
+        "info": {"name": "SkippingDetails", "ts": "2026-01-01T12:00:06Z"},
+        "data": {"node_info": {"unique_id": "model.p.c"}},
+    }
+    lineage.observe(skipped)
+    assert len(recorder.events) == 5  # no terminal event before dbt has ended
+    lineage.finish(failure="dbt failed")
+
+    assert summary(recorder.events[5:]) == [
+        ("model.p.a", "COMPLETE"),
+        ("model.p.b", "FAIL"),
+        ("model.p.c", "ABORT"),
+        ("test.p.not_null_a", "ABORT"),  # still running when dbt stopped
+        ("job.step", "FAIL"),
+    ]
+    by_job = {(e.job.name, e.eventType.value): e for e in recorder.events}
+    failed = by_job[("model.p.b", "FAIL")]
+    assert failed.run.facets["errorMessage"].message == "Binder Error: no column x"
+    assert failed.job.facets["sql"].query == "select x"
+    assert failed.eventTime == (T0 + timedelta(seconds=5)).isoformat()
+    assert by_job[("model.p.c", "START")].eventTime == by_job[("model.p.c", "ABORT")].eventTime
+    assert by_job[("job.step", "FAIL")].run.facets["errorMessage"].message == "dbt failed"
+    for job in ["model.p.a", "model.p.b", "model.p.c", "test.p.not_null_a"]:
+        assert by_job[(job, "START")].run.runId == stable_run_id(CONTEXT.root.run_id, job)
+
+
+def test_event_line_says_what_the_openlineage_serializer_says(tmp_path: Path):
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.start()
+    for uid in ("seed.p.raw", "model.p.a", "test.p.not_null_a"):
+        lineage.observe(raw("LogStartLine", uid, T0))
+        lineage.observe(raw("LogModelResult", uid, T0 + timedelta(seconds=1), node_status="pass"))
+    lineage.finish(failure="boom")
+    assert len(recorder.events) == 8
+    for event in recorder.events:
+        line = event_line(event)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert json.loads(line) == json.loads(Serde.to_json(event))
+
+
+def test_many_models_are_traced_in_worker_processes_with_the_same_result():
+    table = Relation("warehouse", "main", "t")
+    tasks = [
+        (
+            f"model.p.m{i}",
+            f"select a as b{i}, sum(c) as s from warehouse.main.t group by 1",
+            "duckdb",
+            {table: [("a", "INTEGER"), ("c", "INTEGER")]},
+            [],
+        )
+        for i in range(PARALLEL_FROM + 6)
+    ] + [("model.p.bad", "select from where", "duckdb", {}, [])]
+    pooled = dict(trace_models(tasks))
+    assert pooled == dict(map(_trace, tasks))
+    assert pooled["model.p.m3"] == {
+        "b3": [ColumnSource(table, "a", "IDENTITY")],
+        "s": [ColumnSource(table, "c", "AGGREGATION")],
+    }
+    assert isinstance(pooled["model.p.bad"], str)  # why it could not be traced
+
+
+def test_interrupted_run_aborts_the_step(tmp_path: Path):
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.start()
+    lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    lineage.finish(aborted=True)
+    assert summary(recorder.events)[-2:] == [("model.p.a", "ABORT"), ("job.step", "ABORT")]
+
+
+def test_emitter_delivers_in_order_in_the_background(tmp_path: Path):
+    client = FakeClient()
+    emitter = LineageEmitter(client, spool=Spool(tmp_path / "spool.jsonl"))
+    for number in range(100):
+        emitter.emit({"n": number})
+    emitter.close()
+    assert client.events == [{"n": n} for n in range(100)]
+    assert (emitter.emitted, emitter.spooled) == (100, 0)
+
+
+def test_failed_delivery_warns_once_and_spools_everything_after(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+):
+    spool = Spool(tmp_path / "spool.jsonl")
+    emitter = LineageEmitter(FakeClient(fail=True), log=logging.getLogger("t.e"), spool=spool)
+    with caplog.at_level(logging.WARNING, logger="t.e"):
+        for number in range(3):
+            emitter.emit({"n": number})
+        emitter.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "t.e"] == [
+        "OpenLineage: error while delivering events; the rest go to the spool; lineage may be"
+        " incomplete, the run goes on: RuntimeError: backend down"
+        f" (undelivered events: {spool.path})"
+    ]
+    assert (emitter.emitted, emitter.spooled) == (0, 3)
+    assert [json.loads(line) for line in spool.path.read_text().splitlines()] == [
+        {"n": 0},
+        {"n": 1},
+        {"n": 2},
+    ]
+    replayed: list[Any] = []
+    assert spool.drain(replayed.append) == (3, 0, None)
+    assert replayed == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert spool.drain(replayed.append) == (0, 0, None)  # replaying again sends nothing twice
+
+
+def test_strict_emitter_raises_delivery_errors_on_close(tmp_path: Path):
+    emitter = LineageEmitter(FakeClient(fail=True), strict=True, spool=Spool(tmp_path / "s"))
+    emitter.emit({"n": 1})
+    with pytest.raises(RuntimeError, match="backend down"):
+        emitter.close()
+
+
+def test_disabled_lineage_builds_no_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert not LineageEmitter.configure(tmp_path).enabled
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_config_resolves_file_path_against_its_folder_and_expands_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("FLOE_TEST_FOLDER", "captured")
+    config = load_config(
+        write(
+            tmp_path / "ol.yml",
+            "transport:\n  type: file\n  log_file_path: ${FLOE_TEST_FOLDER}/events.jsonl\n",
+        )
+    )
+    transport = config.client_config["transport"]
+    assert transport["log_file_path"] == str(tmp_path / "captured" / "events.jsonl")
+    assert (tmp_path / "captured").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("transport: [file\n", "not valid YAML"),
+        ("just text\n", "expected a mapping with a 'transport' mapping"),
+        ("transport:\n  type: http\n  url: ${FLOE_UNSET_VARIABLE}\n", "FLOE_UNSET_VARIABLE"),
+        ("transport:\n  type: file\n", "needs 'log_file_path'"),
+        ("transport:\n  type: file\n  log_file_path: a-file/x.jsonl\n", "cannot create the folder"),
+        ("transport:\n  type: file\n  log_file_path: .\n  append: true\n", "not a writable file"),
+        ("transport:\n  url: http://localhost\n", "a transport has no 'type'"),
+        ("transport:\n  type: carrier-pigeon\n", "cannot create the 'carrier-pigeon' transport"),
+        ("transport:\n  type: http\n", "`url` key not passed"),
+    ],
+)
+def test_config_errors_name_the_file_and_the_problem(tmp_path: Path, text: str, problem: str):
+    write(tmp_path / "a-file", "not a folder")
+    path = write(tmp_path / "ol.yml", text)
+    with pytest.raises(LineageConfigError) as error:
+        load_config(path).transport()
+    assert str(path) in str(error.value) and problem in str(error.value)
+
+
+def test_config_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    own = write(project / "openlineage.yml", "transport: {type: console}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPENLINEAGE_CONFIG", raising=False)
+    assert find_config(project) == own
+    cwd = write(tmp_path / "openlineage.yml", "transport: {type: console}\n")
+    assert find_config(project) == cwd
+    explicit = write(tmp_path / "other.yml", "transport: {type: console}\n")
+    monkeypatch.setenv("OPENLINEAGE_CONFIG", str(explicit))
+    assert find_config(project) == explicit
+    monkeypatch.setenv("OPENLINEAGE_CONFIG", str(tmp_path / "missing.yml"))
+    with pytest.raises(LineageConfigError, match=r"missing\.yml"):
+        find_config(project)
+
+
+def test_profile_path_is_rendered_and_resolved_against_the_project(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    write(tmp_path / "dbt_project.yml", "name: p\nprofile: p\n")
+    write(
+        tmp_path / "profiles.yml",
+        "p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('FLOE_TEST_DB', 'data/wh.duckdb') }}\"\n",
+    )
+    monkeypatch.delenv("FLOE_TEST_DB", raising=False)
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    warehouse = DuckDBWarehouse.from_target(read_target(tmp_path))
+    assert (warehouse.path, warehouse.file) == ("data/wh.duckdb", tmp_path / "data" / "wh.duckdb")
+    assert warehouse.namespace == "duckdb://data/wh.duckdb"
+    monkeypatch.setenv("FLOE_TEST_DB", "/elsewhere/wh.duckdb")
+    assert DuckDBWarehouse.from_target(read_target(tmp_path)).path == "/elsewhere/wh.duckdb"
+    with pytest.raises(ProfileError, match="no target 'prod'"):
+        read_target(tmp_path, target="prod")
+
+
+def test_http_gets_delivery_defaults_and_secrets_stay_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    text = (
+        "transport:\n  type: http\n  url: http://127.0.0.1:9\n"
+        "  auth:\n    type: api_key\n    apiKey: ${FLOE_TEST_API_KEY:-}\n"
+    )
+    monkeypatch.setenv("FLOE_TEST_API_KEY", "s3cr3t-value")
+    config = load_config(write(tmp_path / "ol.yml", text), delivery_timeout=0.5)
+    transport = config.client_config["transport"]
+    assert (transport["timeout"], transport["retry"]) == (0.5, {"total": 0})
+    assert transport["auth"]["apiKey"] == "s3cr3t-value"
+    assert config.secrets == ("s3cr3t-value",)
+    monkeypatch.delenv("FLOE_TEST_API_KEY")
+    assert "auth" not in load_config(tmp_path / "ol.yml").client_config["transport"]
