@@ -1,8 +1,9 @@
 """Sessions of the floe template repository.
 
 - ``nox -s demo``: scaffold a project with the defaults and run its pipeline with lineage.
-- ``nox -s tests``: the template's tests (rendering, validation, update, generated project).
-- ``nox -s lint``: ruff over this repository and over a freshly generated project.
+- ``nox -s tests``: floe-lineage's own suite, then the template's (rendering, validation,
+  update, generated projects installed and run).
+- ``nox -s lint``: ruff over this repository, floe-lineage and a freshly generated project.
 
 Every session works in its own fresh virtualenv (uv when available) and renders projects into
 temporary folders, never into this repository.
@@ -11,16 +12,19 @@ temporary folders, never into this repository.
 from __future__ import annotations
 
 import re
+import subprocess
 import tempfile
 import tomllib
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).resolve().parent
+LIBRARY = ROOT / "floe-lineage"
 COPIER = "copier>=9.4"  # copier.yml: _min_copier_version
 ENV = {"DAGSTER_DISABLE_TELEMETRY": "1"}
 # ruff settings for this repository's own Python files (those of the generated project).
@@ -30,12 +34,14 @@ OWN_FILES = ["noxfile.py", "tests", "bench", "docs/gen_examples.py"]
 
 
 def render(session: nox.Session, destination: Path, *, quiet: bool = True, **data: str) -> Path:
-    """``copier copy --defaults`` of this repository (HEAD plus uncommitted changes)."""
+    """``copier copy --defaults`` of this repository's HEAD plus uncommitted changes (not its
+    latest release tag)."""
     answers = [arg for key, value in data.items() for arg in ("--data", f"{key}={value}")]
     session.run(
         "copier",
         "copy",
         "--defaults",
+        "--vcs-ref=HEAD",
         *(["--quiet"] if quiet else []),
         *answers,
         str(ROOT),
@@ -46,28 +52,45 @@ def render(session: nox.Session, destination: Path, *, quiet: bool = True, **dat
 
 
 def project_requirements(project: Path) -> list[str]:
-    """Runtime and ``dev`` requirements of a generated project, from its pyproject.toml."""
+    """Runtime and ``dev`` requirements of a generated project, from its pyproject.toml, but
+    floe-lineage: the session installs this checkout's instead of the pinned commit."""
     metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    return [*metadata["dependencies"], *metadata["optional-dependencies"]["dev"]]
+    return [
+        requirement
+        for requirement in [*metadata["dependencies"], *metadata["optional-dependencies"]["dev"]]
+        if Requirement(requirement).name != "floe-lineage"
+    ]
 
 
-def answer(project: Path, key: str) -> str:
-    """One answer recorded in the generated project's ``.copier-answers.yml``."""
-    found = re.search(rf"^{key}: (\S+)$", (project / ".copier-answers.yml").read_text(), re.M)
-    if found is None:
-        raise ValueError(f"{project}/.copier-answers.yml does not record {key}")
-    return found.group(1).strip("'\"")
+def committed() -> bool:
+    """Whether this checkout has no uncommitted change: then a project rendered from it pins
+    floe-lineage at a commit that exists here, and installs as a user's would."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return not status.stdout.strip()
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The template's tests; the generated project's dependencies are read from a fresh render."""
-    session.install(COPIER, "pytest>=8", "pytest-xdist")
+    """floe-lineage's suite (on every core), then the template's. The generated project's
+    other dependencies are read from a fresh render. Arguments after ``--`` go to both."""
+    session.install(COPIER, "pytest>=8", "pytest-xdist", "uv", "-e", f"{LIBRARY}[test]")
     with tempfile.TemporaryDirectory(prefix="floe-deps-") as scratch:
         project = render(session, Path(scratch) / "project", project_name="Floe Deps")
         requirements = project_requirements(project)
     session.install(*requirements)
-    session.run("pytest", "tests", *session.posargs, env=ENV)
+    failed = []
+    for suite, options in (
+        (LIBRARY / "tests", ["--numprocesses=auto", "--dist=worksteal"]),
+        (ROOT / "tests", []),
+    ):
+        try:
+            session.run("pytest", str(suite), *options, *session.posargs, env=ENV)
+        except nox.command.CommandFailed:
+            failed.append(str(suite.relative_to(ROOT)))
+    if failed:
+        session.error("failed: " + ", ".join(failed))
 
 
 @nox.session
@@ -84,6 +107,9 @@ def lint(session: nox.Session) -> None:
 
     check("ruff", "check", "--no-cache", *RUFF_LINE, *RUFF_RULES, *OWN_FILES)
     check("ruff", "format", "--no-cache", "--check", *RUFF_LINE, *OWN_FILES)
+    with session.chdir(LIBRARY):  # its own configuration (pyproject.toml)
+        check("ruff", "check", "--no-cache", ".")
+        check("ruff", "format", "--no-cache", "--check", ".")
     with tempfile.TemporaryDirectory(prefix="floe-lint-") as scratch:
         project = render(session, Path(scratch) / "floe-lint", project_name="Floe Lint")
         with session.chdir(project):
@@ -95,14 +121,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Scaffold a project with the template's defaults, materialize every asset with the real
-    Dagster CLI, and print the captured lineage."""
+    """Scaffold a project with the template's defaults, install it as its README says,
+    materialize every asset with the real Dagster CLI, and print the captured lineage."""
     session.install(COPIER)
     project = Path(tempfile.mkdtemp(prefix="floe-demo-")) / "floe-demo"
     session.log(f"Generating a project with the defaults in {project}")
     render(session, project, quiet=False, project_name="Floe Demo")
-    session.install("-e", f"{project}[dev]")
-    package = answer(project, "package_name")
+    if committed():  # floe-lineage from the pinned commit of this checkout, as for a user
+        session.install("-e", f"{project}[dev]")
+    else:
+        session.warn("uncommitted changes: floe-lineage comes from this working tree")
+        session.install(f"{LIBRARY}", *project_requirements(project))
+        session.install("--no-deps", "-e", str(project))
     # Defaults only: the DuckDB file in the project's data/, lineage as its openlineage.yml says.
     env = {
         **ENV,
@@ -114,7 +144,7 @@ def demo(session: nox.Session) -> None:
     }
     with session.chdir(project):
         session.run("dg", "launch", "--assets", "*", env=env)
-        summary = session.run("python", "-m", f"{package}.lineage", "summary", env=env, silent=True)
+        summary = session.run("floe-lineage", "summary", env=env, silent=True)
     print(summary)
     found = re.search(r"^events: (.+)$", str(summary), re.M)
     events = Path(found.group(1)) if found else None
@@ -136,7 +166,7 @@ def docs(session: nox.Session) -> None:
     with tempfile.TemporaryDirectory(prefix="floe-docs-deps-") as scratch:
         project = render(session, Path(scratch) / "project", project_name="Floe Deps")
         requirements = project_requirements(project)
-    session.install(*requirements)
+    session.install(str(LIBRARY), *requirements)
     env = {**ENV, "NO_MKDOCS_2_WARNING": "1"}
     session.run("python", str(ROOT / "docs" / "gen_examples.py"), env=env)
     session.run("mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), env=env)
@@ -151,16 +181,14 @@ def bench(session: nox.Session) -> None:
     session.install(COPIER)
     with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
         project = render(session, Path(scratch) / "bench", project_name="bench")
-        metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-        # the project's runtime dependencies (its own ranges); the project itself via PYTHONPATH
-        session.install(*metadata["dependencies"], "matplotlib>=3.8")
+        # floe-lineage from this working tree (the code measured), the project's other
+        # dependencies with their own ranges; the project's package itself is not needed
+        session.install(str(LIBRARY), *project_requirements(project), "matplotlib>=3.8")
         session.run(
             "python",
             str(ROOT / "bench" / "run_bench.py"),
             "--project",
             str(project),
-            "--package",
-            answer(project, "package_name"),
             "--out",
             str(ROOT / ".bench"),
             *session.posargs,

@@ -1,16 +1,20 @@
-"""One measured run: materialize every dbt asset of a generated floe project, in process.
+"""One measured run: materialize every dbt asset of a dbt project, in process, as a generated
+floe project does (floe-lineage's ``DbtProjectWithLineage`` component).
 
-    python bench/materialize_once.py PACKAGE [--profile OUT.prof]
+    python bench/materialize_once.py [--prepare] [--profile OUT] [--record-events RAW.jsonl]
 
-Run by ``run_bench.py`` in a fresh process per measurement, with ``PYTHONPATH`` naming the
-generated project's ``src`` and ``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``/``OPENLINEAGE_CONFIG``
-(and ``OPENLINEAGE_DISABLED``) set. Prints one JSON line: the seconds ``dg.materialize`` took
-(imports excluded), the CPU seconds it used (this process, all threads, plus its finished
-subprocesses: dbt), whether it succeeded, and the wall-clock seconds spent inside the lineage
-tracker's ``start``/``observe``/``finish`` and the process's CPU seconds meanwhile (timed
-with ``perf_counter``/``process_time`` around each call; with
+Run by ``run_bench.py`` in a fresh process per measurement, with ``DBT_PROJECT_DIR`` and
+``DBT_PROFILES_DIR`` naming the dbt project and its profiles folder, and ``OPENLINEAGE_CONFIG``
+(and ``OPENLINEAGE_DISABLED``) set, which the component reads as in a generated project. The
+definitions are built before the timed part (``--prepare``: only that, which runs ``dbt parse``
+when the project has no manifest yet). Prints one JSON line: the seconds ``dg.materialize``
+took (imports and definitions excluded), the CPU seconds it used (this process, all threads,
+plus its finished subprocesses: dbt), whether it succeeded, and the wall-clock seconds spent
+inside the lineage of the dbt invocation (``InvocationLineage.start``/``observe``/``finish``,
+``finish`` including the emitter's ``close``, which delivers what is left) and the process's
+CPU seconds meanwhile (timed with ``perf_counter``/``process_time`` around each call; with
 ``--profile``, also profiled with cProfile, which slows them down). ``--record-events`` writes
-the raw dbt events the tracker observes, one JSON line each as it comes (outside the timed
+the raw dbt events the lineage observes, one JSON line each as it comes (outside the timed
 calls, and none kept in memory, which would slow the rest of the run down through the garbage
 collector), for ``profile_replay.py``.
 """
@@ -20,12 +24,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
-import importlib
 import json
+import os
 import resource
 import time
 from collections.abc import Callable
 from typing import Any
+
+NAMESPACE = "bench"
+PRODUCER = "https://github.com/example/bench"
+"""Lineage settings of the measured runs (also used by the replay and the micro-benchmarks)."""
 
 
 def cpu_seconds() -> float:
@@ -71,12 +79,33 @@ def instrument(
     return spent
 
 
+def definitions() -> Any:
+    """The definitions ``DbtProjectWithLineage`` builds for ``$DBT_PROJECT_DIR`` (its manifest
+    prepared with ``dbt parse`` when missing), with lineage configured as in a generated
+    project: ``openlineage.yml`` found through ``$OPENLINEAGE_CONFIG``, not strict."""
+    import dagster as dg
+    from dagster_dbt import DbtProject
+    from floe_lineage.dagster import DbtProjectWithLineage, LineageSettings
+
+    component = DbtProjectWithLineage(
+        project=DbtProject(
+            project_dir=os.environ["DBT_PROJECT_DIR"],
+            profiles_dir=os.environ.get("DBT_PROFILES_DIR") or None,
+        ),
+        lineage=LineageSettings(namespace=NAMESPACE, producer=PRODUCER),
+    )
+    return dg.component_defs(component=component)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("package")
+    parser.add_argument(
+        "--prepare", action="store_true", help="only build the definitions (dbt parse), no run"
+    )
     parser.add_argument(
         "--profile",
-        help="write a cProfile of observe() to OUT.observe.prof and of finish() to OUT.finish.prof",
+        help="write a cProfile of start()/observe() to OUT.observe.prof and of finish() and the"
+        " emitter's close() to OUT.finish.prof",
     )
     parser.add_argument(
         "--record-events",
@@ -85,17 +114,14 @@ def main() -> None:
     args = parser.parse_args()
 
     import dagster as dg
-    from dagster_dbt import DbtCliResource
+    from floe_lineage.delivery.emitter import LineageEmitter
+    from floe_lineage.invocation import InvocationLineage
 
-    pkg = args.package
-    assets = importlib.import_module(f"{pkg}.assets")
-    bridge = importlib.import_module(f"{pkg}.dagster_lineage")
-    project = importlib.import_module(f"{pkg}.project")
-    dbt_run = importlib.import_module(f"{pkg}.lineage.dbt_run")
-
+    defs = definitions()
+    if args.prepare:
+        return
     observe_profiler = cProfile.Profile() if args.profile else None
     finish_profiler = cProfile.Profile() if args.profile else None
-    tracker = dbt_run.DbtRunLineage
     recording = None
     if args.record_events:  # closed after the run
         recording = open(args.record_events, "w", encoding="utf-8")  # noqa: SIM115
@@ -104,21 +130,16 @@ def main() -> None:
         recording.write(json.dumps(raw, default=str) + "\n")
 
     spent = instrument(
-        tracker, ("start", "observe"), observe_profiler, record if recording else None
+        InvocationLineage, ("start", "observe"), observe_profiler, record if recording else None
     )
-    finished = instrument(tracker, ("finish",), finish_profiler)
+    finished = instrument(InvocationLineage, ("finish",), finish_profiler)
+    # the emitter is closed after finish() (by the component), which used to close it
+    closed = instrument(LineageEmitter, ("close",), finish_profiler)
 
     self_started = time.process_time()
     cpu_started = cpu_seconds()
     started = time.perf_counter()
-    result = dg.materialize(
-        [assets.dbt_models],
-        resources={
-            "dbt": DbtCliResource(project_dir=project.dbt_project),
-            "lineage": bridge.OpenLineageResource(),
-        },
-        raise_on_error=False,
-    )
+    result = dg.materialize(list(defs.assets), raise_on_error=False)
     seconds = time.perf_counter() - started
     cpu_total = cpu_seconds() - cpu_started
     cpu_self = time.process_time() - self_started
@@ -138,12 +159,12 @@ def main() -> None:
                 "lineage_seconds": {
                     "start": spent["start"],
                     "observe": spent["observe"],
-                    "finish": finished["finish"],
+                    "finish": finished["finish"] + closed["close"],
                 },
                 "lineage_cpu_seconds": {
                     "start": spent["cpu"]["start"],
                     "observe": spent["cpu"]["observe"],
-                    "finish": finished["cpu"]["finish"],
+                    "finish": finished["cpu"]["finish"] + closed["cpu"]["close"],
                 },
                 "observe_calls": spent["calls"]["observe"],
             }

@@ -1,18 +1,20 @@
 """Micro-benchmarks of the lineage core, in process and without dbt.
 
-    python bench/micro.py PACKAGE --target TARGET_DIR --database DB --scratch DIR [--quick]
+    python bench/micro.py --target TARGET_DIR --database DB --scratch DIR [--quick]
 
 ``TARGET_DIR`` is the dbt target folder of a finished ``dbt build`` (its ``manifest.json`` and
 ``run_results.json``, whose ``compiled_code`` feeds column lineage) and ``DB`` the DuckDB file
-that build wrote (real column types and row counts). Measures, per node or per event:
+that build wrote (real column types and row counts). Measures floe-lineage, per node or per
+event:
 
-- building START and terminal events (``lineage.events.node_start``/``node_end``) with the
-  run's real facts (``RunFacts``: warehouse columns, row counts, column lineage);
-- column lineage (``lineage.column_lineage.column_lineage``) per model;
-- writing events through the OpenLineage file transport (``append: true``) and through the
-  project's own ``LineageEmitter``, against ``json.dumps`` + ``write`` of the same event dicts
+- building START and terminal events (``floe_lineage.openlineage.run_events.node_start``/
+  ``node_end``) with the run's real facts (``RunFacts``: warehouse columns, row counts, column
+  lineage);
+- column lineage (``floe_lineage.openlineage.column_lineage.column_lineage``) per model;
+- writing events through the OpenLineage file transport (``append: true``) and through
+  floe-lineage's ``LineageEmitter``, against ``json.dumps`` + ``write`` of the same event dicts
   to an already-open file;
-- memory while emitting many events (the file transport, the project's emitter): growth of
+- memory while emitting many events (the file transport, floe-lineage's emitter): growth of
   the resident set and of its peak (Linux ``VmHWM``) after 1k and after 10k events.
 
 Prints one JSON document.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import os
 import re
@@ -33,24 +34,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-PRODUCER = "https://github.com/example/bench"
+from floe_lineage.dbt.manifest import RUNNABLE_TYPES, DbtGraph
+from floe_lineage.dbt.run_results import read_run_results
+from floe_lineage.delivery.emitter import LineageEmitter
+from floe_lineage.openlineage.column_lineage import column_lineage
+from floe_lineage.openlineage.run_events import (
+    EmissionContext,
+    JobRun,
+    NodeOutcome,
+    RunFacts,
+    node_end,
+    node_start,
+)
+from floe_lineage.warehouse import DuckDBWarehouse
+from materialize_once import NAMESPACE, PRODUCER
+from openlineage.client.event_v2 import RunState
+
 ROOT_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e01"
 STEP_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e02"
-
-
-class Core:
-    """The generated project's lineage modules."""
-
-    def __init__(self, package: str) -> None:
-        def load(name: str) -> Any:
-            return importlib.import_module(f"{package}.lineage.{name}")
-
-        self.events = load("events")
-        self.manifest = load("manifest")
-        self.column_lineage = load("column_lineage")
-        self.warehouse = load("warehouse")
-        self.emitter = load("emitter")
-        self.naming = load("naming")
+JOB = "__ephemeral_asset_job__"
+"""The job ``dg.materialize`` runs."""
 
 
 def per_item(run: Callable[[], int], repeats: int) -> dict[str, float]:
@@ -98,24 +101,23 @@ def interleaved(runs: dict[str, Any], repeats: int) -> dict[str, dict[str, float
 class Fixture:
     """A finished dbt run, reduced to what the event builders take."""
 
-    def __init__(self, core: Core, target: Path, database: Path) -> None:
-        self.core = core
+    def __init__(self, target: Path, database: Path) -> None:
         started = time.perf_counter()
-        self.graph = core.manifest.DbtGraph.from_file(target / "manifest.json")
+        self.graph = DbtGraph.from_file(target / "manifest.json")
         self.load_manifest_s = time.perf_counter() - started
         started = time.perf_counter()
-        results = json.loads((target / "run_results.json").read_bytes())["results"]
-        self.results = {r["unique_id"]: r for r in results}
+        self.results = read_run_results(target)
         self.load_run_results_s = time.perf_counter() - started
         self.ids = [uid for uid in self.results if self._runnable(uid)]
-        ev = core.events
-        self.context = ev.EmissionContext(
+        database_reader = DuckDBWarehouse(str(database), database)
+        step = self.graph.metadata["project_name"]  # the op is named after the dbt project
+        self.context = EmissionContext(
             producer=PRODUCER,
-            job_namespace="bench",
-            dataset_namespace=f"duckdb://{database}",
-            step=ev.JobRun("bench", "__ephemeral_asset_job__.dbt_models", STEP_RUN_ID),
-            root=ev.JobRun("bench", "__ephemeral_asset_job__", ROOT_RUN_ID),
-            source_code=None,
+            job_namespace=NAMESPACE,
+            dataset_namespace=database_reader.namespace,
+            parent=JobRun(NAMESPACE, f"{JOB}.{step}", STEP_RUN_ID),
+            parent_type=("DAGSTER", "STEP"),
+            root=JobRun(NAMESPACE, JOB, ROOT_RUN_ID),
         )
         self.at = datetime(2026, 1, 1, tzinfo=UTC)
         self.outcomes = {uid: self._outcome(uid, i) for i, uid in enumerate(self.ids)}
@@ -128,9 +130,7 @@ class Fixture:
             if n is not None and n.relation is not None and n.materialized != "view"
         ]
         started = time.perf_counter()
-        self.warehouse = core.warehouse.inspect_warehouse(
-            database, describe=[*written, *read], count=counted
-        )
+        self.warehouse = database_reader.inspect(describe=[*written, *read], count=counted)
         self.inspect_warehouse_s = time.perf_counter() - started
         self.models = [
             uid
@@ -143,18 +143,18 @@ class Fixture:
             self.lineage[uid] = self.column_lineage(uid)
             self.lineage_seconds[uid] = time.perf_counter() - started
         self.column_lineage_s = sum(self.lineage_seconds.values())
-        self.facts = ev.RunFacts(self.warehouse, self.lineage)
+        self.facts = RunFacts(self.warehouse, self.lineage)
 
     def _runnable(self, uid: str) -> bool:
         node = self.graph.node(uid)
-        return node is not None and node.resource_type in self.core.manifest.RUNNABLE_TYPES
+        return node is not None and node.resource_type in RUNNABLE_TYPES
 
-    def _outcome(self, uid: str, index: int) -> Any:
+    def _outcome(self, uid: str, index: int) -> NodeOutcome:
         result = self.results[uid]
-        return self.core.events.NodeOutcome(
-            state=self.core.events.RunState.COMPLETE
+        return NodeOutcome(
+            state=RunState.COMPLETE
             if result["status"] in ("success", "pass", "warn")
-            else self.core.events.RunState.FAIL,
+            else RunState.FAIL,
             finished_at=self.at + timedelta(milliseconds=index),
             dbt_status=result["status"],
             message=None,
@@ -167,22 +167,22 @@ class Fixture:
         node = graph.node(uid)
         inputs = {n.relation: columns.get(n.relation, []) for n in graph.inputs(uid)}
         output = columns.get(node.relation, []) if node.relation else []
-        return self.core.column_lineage.column_lineage(
+        return column_lineage(
             self.results[uid]["compiled_code"], graph.adapter_type, inputs, output
         )
 
     def start_event(self, uid: str) -> Any:
-        return self.core.events.node_start(self.context, self.graph, self.graph.node(uid), self.at)
+        return node_start(self.context, self.graph, self.graph.node(uid), self.at)
 
     def end_event(self, uid: str) -> Any:
-        return self.core.events.node_end(
+        return node_end(
             self.context, self.graph, self.graph.node(uid), self.outcomes[uid], self.facts
         )
 
 
 def profile_column_lineage(fx: Fixture, out: Path, sample: int) -> dict[str, Any]:
-    """cProfile of ``column_lineage`` over ``sample`` models, in this process (the project may
-    run it in worker processes, which a profile of the run does not see into)."""
+    """cProfile of ``column_lineage`` over ``sample`` models, in this process (a run may trace
+    them in worker processes, which a profile of the run does not see into)."""
     import cProfile
 
     models = spread(fx.models, sample)
@@ -263,14 +263,16 @@ def file_transport(path: Path) -> Any:
     return FileTransport(FileConfig(log_file_path=str(path), append=True))
 
 
-def project_emitter(core: Core, scratch: Path, path: Path) -> Any:
+def project_emitter(scratch: Path, path: Path) -> LineageEmitter:
+    """floe-lineage's emitter writing to ``path`` (still ``project_emitter`` in the results,
+    comparable with runs from when it was the generated project's own)."""
     config = scratch / "micro-openlineage.yml"
     config.write_text(
         f"transport:\n  type: file\n  log_file_path: {path}\n  append: true\n", encoding="utf-8"
     )
-    emitter = core.emitter.LineageEmitter.configure(None, config_path=config, strict=True)
+    emitter = LineageEmitter.configure(None, config_path=config, strict=True)
     if not emitter.enabled:
-        raise RuntimeError("the project's emitter is disabled (OPENLINEAGE_DISABLED set?)")
+        raise RuntimeError("floe-lineage's emitter is disabled (OPENLINEAGE_DISABLED set?)")
     return emitter
 
 
@@ -328,7 +330,7 @@ def bench_writes(fx: Fixture, scratch: Path, repeats: int, sample: int) -> dict[
 
     def new_emitter() -> Any:
         fresh()
-        return project_emitter(fx.core, scratch, out)
+        return project_emitter(scratch, out)
 
     def emitter(em: Any) -> int:
         """Until every event is written: ``close()`` waits for a queue to drain."""
@@ -356,7 +358,7 @@ def bench_writes(fx: Fixture, scratch: Path, repeats: int, sample: int) -> dict[
     )
     written = sum(1 for line in out.read_text().splitlines() if line.strip())
     if written != len(events):
-        raise RuntimeError(f"the project's emitter wrote {written} of {len(events)} events")
+        raise RuntimeError(f"floe-lineage's emitter wrote {written} of {len(events)} events")
     fresh()
     base = found["plain_json_write"]["median_us"]
     found["ratio_vs_plain_json"] = {
@@ -391,7 +393,7 @@ def memory_while_emitting(
     closing. Flat memory: the same peak after 1k events as after 10k."""
     out = scratch / f"memory-{sink}.jsonl"
     out.unlink(missing_ok=True)
-    target = project_emitter(fx.core, scratch, out) if sink == "project_emitter" else None
+    target = project_emitter(scratch, out) if sink == "project_emitter" else None
     target = target or file_transport(out)
     ids = fx.ids
     for uid in ids[:20]:  # warm up: worker thread, imports, first file open
@@ -433,7 +435,6 @@ def memory_while_emitting(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("package")
     parser.add_argument("--target", type=Path, required=True)
     parser.add_argument("--database", type=Path, required=True)
     parser.add_argument("--scratch", type=Path, required=True)
@@ -442,8 +443,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("OPENLINEAGE_DISABLED", None)
     args.scratch.mkdir(parents=True, exist_ok=True)
-    core = Core(args.package)
-    fx = Fixture(core, args.target, args.database)
+    fx = Fixture(args.target, args.database)
     repeats = 2 if args.quick else 3
     found: dict[str, Any] = {
         "fixture": {

@@ -1,86 +1,85 @@
 """Profile the lineage of one recorded dbt invocation, replayed without dbt or Dagster.
 
-    python bench/profile_replay.py PACKAGE --events RAW.jsonl --target TARGET_DIR \
+    python bench/profile_replay.py --events RAW.jsonl --target TARGET_DIR \
         --database DB --scratch DIR --out PREFIX
 
-``RAW.jsonl`` holds the raw dbt events a real run fed to ``DbtRunLineage.observe``
+``RAW.jsonl`` holds the raw dbt events a real run fed to ``InvocationLineage.observe``
 (``materialize_once.py --record-events``), ``TARGET_DIR`` that run's dbt target folder
 (``manifest.json``, ``run_results.json``) and ``DB`` the DuckDB file it built. The replay drives
-the project's own ``DbtRunLineage`` exactly as the Dagster bridge does (``start``, ``attach``,
-``observe`` per event, ``finish``) with the file transport, twice: once timed only, once under
-cProfile (``PREFIX.observe.prof``, ``PREFIX.finish.prof``, and ``PREFIX.threads.prof`` for
-threads the code starts, such as an emitter's delivery worker). Prints one JSON line of
-wall-clock seconds per phase.
+floe-lineage's ``InvocationLineage`` exactly as its Dagster component does (``start``,
+``attach``, ``observe`` per event, ``finish``, then the emitter's ``close``) with the file
+transport, twice: once timed only, once under cProfile (``PREFIX.observe.prof``,
+``PREFIX.finish.prof``, and ``PREFIX.threads.prof`` for threads the code starts, such as an
+emitter's delivery worker). Prints one JSON line of wall-clock seconds per phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
 import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from floe_lineage.delivery.emitter import LineageEmitter
+from floe_lineage.invocation import InvocationLineage
+from floe_lineage.openlineage.naming import stable_run_id
+from floe_lineage.openlineage.run_events import EmissionContext, JobRun
+from floe_lineage.warehouse import DuckDBWarehouse
+from materialize_once import NAMESPACE, PRODUCER
+
 ROOT_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e01"
+JOB = "__ephemeral_asset_job__"
+"""The job ``dg.materialize`` runs."""
 POOL_MODULES = ("concurrent.futures", "multiprocessing")
 
 
 def replay(
-    package: str,
     raw_events: list[dict[str, Any]],
     target: Path,
     database: Path,
     scratch: Path,
     profilers: tuple[cProfile.Profile, cProfile.Profile] | None,
 ) -> dict[str, float]:
-    def load(name: str) -> Any:
-        return importlib.import_module(f"{package}.{name}")
-
-    events, naming, dbt_run = (
-        load("lineage.events"),
-        load("lineage.naming"),
-        load("lineage.dbt_run"),
-    )
-    emitter_module, settings = load("lineage.emitter"), load("settings")
     out = scratch / "replay-events.jsonl"
     out.unlink(missing_ok=True)
     config = scratch / "replay-openlineage.yml"
     config.write_text(
         f"transport:\n  type: file\n  log_file_path: {out}\n  append: true\n", encoding="utf-8"
     )
-    emitter = emitter_module.LineageEmitter.configure(None, config_path=config, strict=True)
-    job = "__ephemeral_asset_job__"
-    context = events.EmissionContext(
-        producer=settings.LINEAGE_PRODUCER,
-        job_namespace="bench",
-        dataset_namespace=naming.duckdb_namespace(str(database)),
-        step=events.JobRun(
-            "bench", f"{job}.dbt_models", naming.stable_run_id(ROOT_RUN_ID, "dbt_models")
-        ),
-        root=events.JobRun("bench", job, ROOT_RUN_ID),
-        source_code=None,
-    )
+    emitter = LineageEmitter.configure(None, config_path=config, strict=True)
     manifest = json.loads((target / "manifest.json").read_bytes())
+    # the Dagster step, as the component names it: its op is named after the dbt project
+    step = manifest["metadata"]["project_name"]
+    warehouse = DuckDBWarehouse(str(database), database)
+    context = EmissionContext(
+        producer=PRODUCER,
+        job_namespace=NAMESPACE,
+        dataset_namespace=warehouse.namespace,
+        parent=JobRun(NAMESPACE, f"{JOB}.{step}", stable_run_id(ROOT_RUN_ID, step)),
+        parent_type=("DAGSTER", "STEP"),
+        root=JobRun(NAMESPACE, JOB, ROOT_RUN_ID),
+    )
     observe_profiler, finish_profiler = profilers or (None, None)
-    tracker = dbt_run.DbtRunLineage(emitter, context, database)
+    lineage = InvocationLineage(emitter, context, warehouse)
     spent = {}
     started = time.perf_counter()
     if observe_profiler:
         observe_profiler.enable()
-    tracker.start()
-    tracker.attach(target, manifest)
+    lineage.start()
+    lineage.attach(target, manifest)
     for raw in raw_events:
-        tracker.observe(raw)
+        lineage.observe(raw)
     if observe_profiler:
         observe_profiler.disable()
     spent["start_and_observe"] = time.perf_counter() - started
     started = time.perf_counter()
     if finish_profiler:
         finish_profiler.enable()
-    tracker.finish()
+    lineage.finish()
+    emitter.close()
     if finish_profiler:
         finish_profiler.disable()
     spent["finish"] = time.perf_counter() - started
@@ -110,7 +109,6 @@ def profile_threads(profiles: list[cProfile.Profile]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("package")
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--target", type=Path, required=True)
     parser.add_argument("--database", type=Path, required=True)
@@ -119,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
     raw_events = [json.loads(line) for line in args.events.open() if line.strip()]
-    common = (args.package, raw_events, args.target, args.database, args.scratch)
+    common = (raw_events, args.target, args.database, args.scratch)
     timed = replay(*common, None)
     profilers = (cProfile.Profile(), cProfile.Profile())
     threads: list[cProfile.Profile] = []

@@ -1,14 +1,15 @@
 """Overhead and scale of lineage in a generated floe project, measured on this machine.
 
-    python bench/run_bench.py --project DST --package PKG [--out .bench] [--quick]
+    python bench/run_bench.py --project DST [--out .bench] [--quick]
 
-``DST`` is a project rendered from this template whose dependencies are installed in the
-running interpreter (``nox -s bench`` does both). In one interleaved run (the pairs of all
-projects take turns; within a pair the order alternates: on/off, off/on, ...) every
-measurement is a fresh process materializing all dbt assets of one project in process
-(``materialize_once.py``), with lineage on (file transport) or ``OPENLINEAGE_DISABLED=true``:
+``DST`` is a project rendered from this template whose dependencies, floe-lineage included,
+are installed in the running interpreter (``nox -s bench`` does both). In one interleaved run
+(the pairs of all projects take turns; within a pair the order alternates: on/off, off/on, ...)
+every measurement is a fresh process materializing all dbt assets of one dbt project in process
+through floe-lineage's Dagster component, as a generated project does (``materialize_once.py``),
+with lineage on (file transport) or ``OPENLINEAGE_DISABLED=true``:
 
-- the sample project of the template;
+- the sample dbt project of the template (``DST/dbt``);
 - synthetic dbt projects (``make_dbt_project.py``) of 200 and 2,000 models.
 
 Then, on the largest synthetic project: a profile of the lineage work (``profile_replay.py``
@@ -51,6 +52,8 @@ PRESETS = {
     "quick": ((100,), {"sample": 2, 100: 1}),
 }
 SCRUBBED_ENV = ("OPENLINEAGE_", "DBT_", "FLOE_", "BENCH_", "DAGSTER_HOME")
+OWN_CODE = "/floe_lineage/"
+"""In a profiled file's path: floe-lineage's code (editable or installed)."""
 
 
 @dataclass
@@ -72,10 +75,9 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def child_env(project: Project, src: Path, ol_config: Path, lineage: bool) -> dict[str, str]:
+def child_env(project: Project, ol_config: Path, lineage: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV)}
     env |= {
-        "PYTHONPATH": str(src),
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROJECT_DIR": str(project.dbt_dir),
@@ -88,12 +90,13 @@ def child_env(project: Project, src: Path, ol_config: Path, lineage: bool) -> di
     return env
 
 
-def prepare(project: Project, package: str, src: Path, ol_config: Path, work: Path) -> None:
-    """``dbt parse`` once, as the project does at import, so no measured run parses."""
+def prepare(project: Project, ol_config: Path, work: Path) -> None:
+    """``dbt parse`` once, as the component does when it builds the definitions of a project
+    without a manifest, so no measured run parses."""
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", f"import {package}.project"],
-        env=child_env(project, src, ol_config, lineage=False),
+        [sys.executable, str(HERE / "materialize_once.py"), "--prepare"],
+        env=child_env(project, ol_config, lineage=False),
         cwd=work,
         check=True,
         capture_output=True,
@@ -127,20 +130,18 @@ def clean_run_files(project: Project, events_file: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def measure(
-    project: Project, package: str, src: Path, ol_config: Path, work: Path, lineage: bool
-) -> dict[str, Any]:
+def measure(project: Project, ol_config: Path, work: Path, lineage: bool) -> dict[str, Any]:
     events_file = work / "events.jsonl"
     raw_file = work / "raw-dbt-events.jsonl"
     clean_run_files(project, events_file)
     raw_file.unlink(missing_ok=True)
-    command = [sys.executable, str(HERE / "materialize_once.py"), package]
+    command = [sys.executable, str(HERE / "materialize_once.py")]
     if project.keep and lineage:
         command += ["--record-events", str(raw_file)]
     started = time.perf_counter()
     done = subprocess.run(
         command,
-        env=child_env(project, src, ol_config, lineage),
+        env=child_env(project, ol_config, lineage),
         cwd=work,
         capture_output=True,
         text=True,
@@ -239,9 +240,9 @@ IDLE_IN_THREADS = (IDLE, "<method 'acquire' of '_thread.lock' objects>")
 
 
 def profile_top(
-    prof: Path, package: str, limit: int = 15, idle_names: tuple[str, ...] = (IDLE,)
+    prof: Path, limit: int = 15, idle_names: tuple[str, ...] = (IDLE,)
 ) -> dict[str, Any]:
-    """The costliest functions of a cProfile dump: the package's own (by cumulative time) and
+    """The costliest functions of a cProfile dump: floe-lineage's (by cumulative time) and
     any (by own time), with their share of the profiled time (less the time spent in
     ``idle_names``: a worker thread waiting for work)."""
     import pstats
@@ -265,7 +266,7 @@ def profile_top(
 
     def label(key: tuple[str, int, str]) -> str:
         file, line, name = key
-        for marker in (f"/{package}/", "/site-packages/", "/python3.11/"):
+        for marker in (OWN_CODE, "/site-packages/", "/python3.11/"):
             if marker in file:
                 file = file.split(marker, 1)[1]
                 break
@@ -275,7 +276,7 @@ def profile_top(
         (key, cc, tt, max(ct - waiting_in.get(key, 0.0), 0.0))
         for key, (cc, _, tt, ct, _) in entries.items()
     ]
-    own = [r for r in rows if f"/{package}/" in r[0][0]]
+    own = [r for r in rows if OWN_CODE in r[0][0]]
 
     def row(r: tuple) -> dict[str, Any]:
         key, calls, tt, ct = r
@@ -478,7 +479,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             role="reference",
         )
         add(
-            "per-event write, project LineageEmitter vs plain json.dumps+write",
+            "per-event write, floe-lineage LineageEmitter vs plain json.dumps+write",
             ratios["project_emitter"],
             TARGETS["per_event_vs_plain_json"],
             "x",
@@ -505,7 +506,7 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         "  overhead: median of per-pair on/off wall-time ratios; (medians): ratio of medians;"
         " CPU ovh: the same in CPU seconds (Dagster process + dbt);"
-        " in proc: seconds inside DbtRunLineage / median off seconds"
+        " in proc: seconds inside InvocationLineage and its emitter / median off seconds"
     )
     header = (
         f"{'project':<16}{'models':>7}{'pairs':>6}{'on s':>9}{'off s':>9}"
@@ -566,7 +567,7 @@ def print_table(results: dict[str, Any]) -> None:
             if phase not in profile:
                 continue
             top = profile[phase]
-            print(f"  {phase} ({top['profiled_s']:.2f}s profiled): cumulative, package code")
+            print(f"  {phase} ({top['profiled_s']:.2f}s profiled): cumulative, floe-lineage")
             for row in top["package_by_cumulative"][:8]:
                 pct, seconds = row["cumulative_pct"], row["cumulative_s"]
                 print(f"    {pct:5.1f}% {seconds:8.2f}s  {row['function']}")
@@ -596,6 +597,7 @@ def versions() -> dict[str, str]:
         "dbt-core",
         "dbt-duckdb",
         "duckdb",
+        "floe-lineage",
         "openlineage-python",
         "orjson",
         "sqlglot",
@@ -610,7 +612,6 @@ def versions() -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True, help="a rendered floe project")
-    parser.add_argument("--package", required=True, help="its Python package name")
     parser.add_argument("--out", type=Path, default=HERE.parent / ".bench")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temp folder)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (~3 minutes)")
@@ -634,7 +635,6 @@ def main() -> int:
     work = (args.work or Path(tempfile.mkdtemp(prefix="floe-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     dst = args.project.resolve()
-    src = dst / "src"
     ol_config = work / "openlineage.yml"
     ol_config.write_text(
         f"transport:\n  type: file\n  log_file_path: {work / 'events.jsonl'}\n  append: true\n",
@@ -670,7 +670,7 @@ def main() -> int:
         )
     for p in projects:
         p.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
-        prepare(p, args.package, src, ol_config, work)
+        prepare(p, ol_config, work)
 
     load_before = load_average()
     rounds = max(p.pairs for p in projects)
@@ -680,7 +680,7 @@ def main() -> int:
                 continue
             order = (True, False) if r % 2 == 0 else (False, True)
             for lineage in order:
-                result = measure(p, args.package, src, ol_config, work, lineage)
+                result = measure(p, ol_config, work, lineage)
                 result["round"] = r
                 p.runs.append(result)
                 log(
@@ -705,10 +705,12 @@ def main() -> int:
         "versions": versions(),
         "method": (
             "Each measurement is a fresh process timing dg.materialize of all dbt assets "
-            "(imports excluded) with the DuckDB file deleted before every run. Pairs alternate "
-            "on/off and off/on; projects take turns. overhead_pct_paired is the median of the "
-            "per-pair ratios on/off - 1; lineage_in_process_s is the wall-clock time spent "
-            "inside DbtRunLineage.start/observe/finish in the lineage-on runs."
+            "of floe-lineage's DbtProjectWithLineage (imports and definitions excluded) with "
+            "the DuckDB file deleted before every run. Pairs alternate on/off and off/on; "
+            "projects take turns. overhead_pct_paired is the median of the per-pair ratios "
+            "on/off - 1; lineage_in_process_s is the wall-clock time spent inside "
+            "InvocationLineage.start/observe/finish and the emitter's close (counted in "
+            "finish) in the lineage-on runs."
         ),
         "projects": {p.name: summarize(p) | {"runs": p.runs} for p in projects},
     }
@@ -716,7 +718,7 @@ def main() -> int:
     keeper = next((p for p in projects if p.keep), None)
     kept = work / "keep" / keeper.name if keeper else None
     if keeper and kept and (kept / "target").is_dir():
-        env = child_env(keeper, src, ol_config, lineage=True)
+        env = child_env(keeper, ol_config, lineage=True)
         database = kept / keeper.duckdb_file.name
         if (kept / "raw-dbt-events.jsonl").exists():
             log(f"profiling the lineage of {keeper.name} (replay of its last lineage-on run)")
@@ -725,7 +727,6 @@ def main() -> int:
                     [
                         sys.executable,
                         str(HERE / "profile_replay.py"),
-                        args.package,
                         "--events",
                         str(kept / "raw-dbt-events.jsonl"),
                         "--target",
@@ -751,7 +752,6 @@ def main() -> int:
                     [
                         sys.executable,
                         str(HERE / "micro.py"),
-                        args.package,
                         "--target",
                         str(kept / "target"),
                         "--database",
@@ -773,7 +773,7 @@ def main() -> int:
                 if (out / f"profile.{phase}.prof").exists():
                     idle = IDLE_IN_THREADS if phase == "threads" else (IDLE,)
                     results["profile"][phase] = profile_top(
-                        out / f"profile.{phase}.prof", args.package, idle_names=idle
+                        out / f"profile.{phase}.prof", idle_names=idle
                     )
             write_profile_text(out, list(PROFILE_PHASES))
 

@@ -1,23 +1,33 @@
 """Generate the parts of the documentation that come from a real run: ``docs/generated/*.md``.
 
-``nox -s docs`` runs this before ``mkdocs build``. It renders the template with copier into a
-temporary folder (the rendered project is committed to a fresh git repository so that jobs carry
-``sourceCodeLocation``), then runs the generated project's pipeline in a subprocess, twice:
+``nox -s docs`` runs this before ``mkdocs build``. It renders the template with copier (this
+checkout's HEAD plus uncommitted changes, ``--vcs-ref=HEAD``) into a temporary folder, commits
+the rendered project to a fresh git repository (so that jobs carry ``sourceCodeLocation``), then
+runs the generated project in a subprocess, twice. Each run loads the project's definitions as
+``dg`` does (``<package>.definitions``, so its ``defs.yaml`` configures floe-lineage's
+``DbtProjectWithLineage``) and materializes every asset in-process as ``__ASSET_JOB``, the job
+``dg launch --assets '*'`` runs:
 
-1. every asset of the bundled dbt project, which must succeed;
-2. a copy of the dbt project where ``stg_orders`` selects a column that does not exist and
-   ``raw_payments`` has a duplicate id, which must fail with FAIL and ABORT events.
+1. the bundled dbt project, which must succeed;
+2. a copy of the dbt project (``DBT_PROJECT_DIR``/``DBT_PROFILES_DIR``, which ``defs.yaml``
+   reads) where ``stg_orders`` selects a column that does not exist and ``raw_payments`` has a
+   duplicate id, which must fail with FAIL and ABORT events.
 
-Events go to an OpenLineage file transport. From them it writes one example event per kind, a
-table of every facet seen, event counts, the lineage summary and the project layout. Anything
-unexpected (a run that fails or succeeds when it should not, a START without exactly one terminal
-event, a run id that is not the documented uuid5) exits non-zero, so the docs build fails.
+Events go to an OpenLineage file transport (``OPENLINEAGE_CONFIG``). From them it writes one
+example event per kind, a table of every facet seen, event counts, the output of
+``floe-lineage summary``, ``check`` and ``report``, the project layout and some of its files.
+Anything unexpected exits non-zero, so the docs build fails: a run that fails or succeeds when it
+should not, a lineage warning in a run's Dagster log, a START without exactly one terminal event,
+a run id that is not the documented uuid5, an event or facet that the OpenLineage schemas shipped
+with floe-lineage reject, an example without a facet the pages point at.
 
-Needs copier and the generated project's dependencies in this interpreter's environment.
+Needs copier, floe-lineage and the generated project's other dependencies in this interpreter's
+environment.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -35,44 +45,52 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "generated"
 PROJECT_NAME = "My Data Platform"
 REMOTE = "https://github.com/example/my-data-platform.git"
-STEP_KEY = "dbt_models"
+JOB = "__ASSET_JOB"
+"""The Dagster job of the runs: the implicit asset job, which ``dg launch --assets`` runs."""
+STEP_OP = "floe"
+"""The op that runs dbt: dagster-dbt names it after the dbt project (``dbt_project.yml``)."""
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 KINDS = ("step", "seed", "model", "snapshot", "test")
-STATES = ("START", *TERMINAL)
+STATES = ("START", *TERMINAL, "OTHER")
+"""OTHER: facts about a node's run learnt after its terminal event (see docs/events.md)."""
 
 RUNNER = """
-import sys
+import json
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from {pkg}.assets import dbt_models
-from {pkg}.dagster_lineage import OpenLineageResource
-from {pkg}.project import dbt_project
+from {pkg}.definitions import defs as found
 
-copy = sys.argv[1] if len(sys.argv) > 1 else None
-dbt = (
-    DbtCliResource(project_dir=copy, profiles_dir=copy)
-    if copy
-    else DbtCliResource(project_dir=dbt_project)
-)
-result = dg.materialize(
-    [dbt_models],
-    resources={{"dbt": dbt, "lineage": OpenLineageResource(strict=True)}},
-    raise_on_error=False,
-)
-print("FLOE-DOCS-RUN", "success" if result.success else "failure", result.run_id)
+defs = found() if callable(found) else found  # the project's definitions, as dg loads them
+job = defs.resolve_implicit_global_asset_job_def()
+instance = dg.DagsterInstance.ephemeral()
+result = job.execute_in_process(instance=instance, raise_on_error=False)
+warnings = [
+    entry.user_message
+    for entry in instance.all_logs(result.run_id)
+    if entry.user_message.startswith("OpenLineage")
+]
+outcome = {{
+    "outcome": "success" if result.success else "failure",
+    "run_id": result.run_id,
+    "job": result.dagster_run.job_name,
+    "warnings": warnings,
+}}
+print("FLOE-DOCS-RUN", json.dumps(outcome))
 """
 
 # Scrubbed from the environment of the runs: the docs show what the defaults produce.
 SCRUBBED = (
+    "OPENLINEAGE_CONFIG",
     "OPENLINEAGE_DISABLED",
     "OPENLINEAGE_NAMESPACE",
     "OPENLINEAGE_URL",
+    "FLOE_DUCKDB_PATH",
     "DBT_PROJECT_DIR",
     "DBT_PROFILES_DIR",
     "DBT_PROFILE",
     "DBT_TARGET",
+    "DAGSTER_HOME",
 )
 
 
@@ -93,6 +111,13 @@ def main() -> int:
 
 
 def generate(scratch: Path) -> None:
+    try:
+        floe_lineage = importlib.import_module("floe_lineage")
+    except ImportError as exc:
+        raise DocsError(
+            f"floe-lineage is not installed in this environment ({exc}): install this"
+            f" checkout's, e.g. pip install {ROOT / 'floe-lineage'}"
+        ) from exc
     # Every render first, close together: the runs below take minutes.
     project = render(scratch / "my-data-platform")
     variants = {
@@ -115,9 +140,14 @@ def generate(scratch: Path) -> None:
 
     ok_events = read_events(ok / "events.jsonl")
     fail_events = read_events(failing / "events.jsonl")
-    check(project, package, ok, ok_events, ok_run["run_id"], all_complete=True)
-    check(project, package, failing, fail_events, fail_run["run_id"], all_complete=False)
-    validate(ok / "events.jsonl", failing / "events.jsonl")
+    check(ok, ok_events, ok_run, all_complete=True)
+    check(failing, fail_events, fail_run, all_complete=False)
+    validate({"successful run": ok_events, "failing run": fail_events})
+    version = floe_lineage.__version__
+    for event in ok_events + fail_events:
+        engine = event["run"].get("facets", {}).get("processing_engine")
+        if engine is not None and engine["openlineageAdapterVersion"] != version:
+            raise DocsError(f"processing_engine names {engine}, not floe-lineage {version}")
 
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -126,18 +156,20 @@ def generate(scratch: Path) -> None:
     write(OUT / "facets.md", facet_table({"successful run": ok_events, "failing run": fail_events}))
     write(OUT / "counts.md", count_table({"successful": ok_events, "failing": fail_events}))
     ok_file, fail_file = ok / "events.jsonl", failing / "events.jsonl"
-    write(OUT / "summary.md", lineage_cli(project, package, "summary", str(ok_file)))
-    manifest = project / "dbt" / "target" / "manifest.json"
-    write(
-        OUT / "check.md",
-        lineage_cli(project, package, "check", str(ok_file), "--manifest", str(manifest)),
-    )
-    write(OUT / "report.md", report_svg(project, package, fail_file, failing / "report.html"))
+    write(OUT / "summary.md", lineage_cli(project, "summary", str(ok_file)))
+    # check finds the manifest dagster-dbt wrote for the run under the project's dbt/target/
+    write(OUT / "check.md", lineage_cli(project, "check", str(ok_file)))
+    write(OUT / "report.md", report_svg(project, fail_file, failing / "report.html"))
     write(OUT / "layout.md", f"```text\n{layout}\n```\n")
     write(OUT / "openlineage-yml.md", yaml_block(project / "openlineage.yml"))
     for transport, variant in variants.items():
         write(OUT / f"openlineage-yml-{transport}.md", yaml_block(variant / "openlineage.yml"))
-    write(OUT / "run-info.md", run_info(project, ok, ok_events))
+    defs_yaml = project / "src" / package / "defs" / "transform" / "defs.yaml"
+    write(OUT / "defs-yaml.md", yaml_block(defs_yaml, f"src/{package}/defs/transform/defs.yaml"))
+    write(OUT / "definitions-py.md", code_block(project / "src" / package / "definitions.py"))
+    write(OUT / "dependencies.md", dependencies(project))
+    write(OUT / "test-lineage-py.md", code_block(project / "tests" / "test_lineage.py"))
+    write(OUT / "run-info.md", run_info(project, ok, ok_run))
     print(f"gen_examples: wrote {len(list(OUT.iterdir()))} files to {OUT}")
 
 
@@ -146,7 +178,7 @@ def generate(scratch: Path) -> None:
 
 def render(destination: Path, **data: str) -> Path:
     given = {"project_name": PROJECT_NAME, **data}
-    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref=HEAD", "--quiet"]
     command += [arg for key, value in given.items() for arg in ("--data", f"{key}={value}")]
     command += [str(ROOT), str(destination)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -197,7 +229,8 @@ def break_dbt_project(source: Path, destination: Path) -> Path:
 
 
 def run(project: Path, package: str, workspace: Path, dbt_copy: Path | None = None) -> dict:
-    """Materialize every asset in a subprocess; events go to ``workspace/events.jsonl``."""
+    """Materialize every asset of the project in a subprocess; events go to
+    ``workspace/events.jsonl``. ``dbt_copy``: run that dbt project instead of ``dbt/``."""
     workspace.mkdir(parents=True, exist_ok=True)
     config = workspace / "openlineage.yml"
     config.write_text(
@@ -211,16 +244,19 @@ def run(project: Path, package: str, workspace: Path, dbt_copy: Path | None = No
         "OPENLINEAGE_CONFIG": str(config),
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
+    if dbt_copy is not None:  # defs.yaml reads them, as dbt does
+        env |= {"DBT_PROJECT_DIR": str(dbt_copy), "DBT_PROFILES_DIR": str(dbt_copy)}
     command = [sys.executable, "-c", RUNNER.format(pkg=package)]
-    if dbt_copy is not None:
-        command.append(str(dbt_copy))
     print(f"gen_examples: running the pipeline in {workspace}", flush=True)
     done = subprocess.run(command, env=env, cwd=workspace, capture_output=True, text=True)
     log = (done.stdout + done.stderr)[-6000:]
-    found = re.search(r"^FLOE-DOCS-RUN (success|failure) (\S+)$", done.stdout, re.M)
+    found = re.search(r"^FLOE-DOCS-RUN (\{.*\})$", done.stdout, re.M)
     if done.returncode != 0 or found is None:
         raise DocsError(f"the runner exited with {done.returncode}:\n{log}")
-    return {"outcome": found.group(1), "run_id": found.group(2), "log": log}
+    outcome = json.loads(found.group(1))
+    if outcome["warnings"]:
+        raise DocsError("lineage warnings in the run:\n" + "\n".join(outcome["warnings"]))
+    return outcome | {"log": log}
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -229,26 +265,27 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def lineage_cli(project: Path, package: str, *args: str) -> str:
-    """``python -m <package>.lineage <args>`` in the project folder; its output as a console
-    block (paths shown as given)."""
-    command = [sys.executable, "-m", f"{package}.lineage", *args]
+def lineage_cli(project: Path, *args: str) -> str:
+    """``floe-lineage <args>`` in the project folder; its output as a console block (paths
+    shown as given)."""
+    script = Path(sys.executable).parent / "floe-lineage"
+    command = (
+        [str(script)]
+        if script.is_file()
+        else [sys.executable, "-c", "from floe_lineage.tools.cli import main; exit(main())"]
+    )
+    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED}
     done = subprocess.run(
-        command,
-        cwd=project,
-        env=os.environ | {"PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        check=False,
+        [*command, *args], cwd=project, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise DocsError(f"{' '.join(args[:1])} failed:\n{done.stdout}\n{done.stderr}")
-    return f"```console\n$ python -m {package}.lineage {' '.join(args)}\n{done.stdout}```\n"
+        raise DocsError(f"floe-lineage {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return f"```console\n$ floe-lineage {' '.join(args)}\n{done.stdout}```\n"
 
 
-def report_svg(project: Path, package: str, events_file: Path, out: Path) -> str:
+def report_svg(project: Path, events_file: Path, out: Path) -> str:
     """The lineage graph of ``report`` (an inline SVG), to embed in a page."""
-    lineage_cli(project, package, "report", str(events_file), "--out", str(out))
+    lineage_cli(project, "report", str(events_file), "--out", str(out))
     page = out.read_text(encoding="utf-8")
     found = re.search(r"<svg\b.*?</svg>", page, re.S)
     if found is None:
@@ -266,41 +303,48 @@ def kind(event: dict[str, Any]) -> str:
 
 
 def check(
-    project: Path,
-    package: str,
     workspace: Path,
     events: list[dict[str, Any]],
-    dagster_run_id: str,
+    dagster_run: dict[str, Any],
     *,
     all_complete: bool,
 ) -> None:
-    sys.path.insert(0, str(project / "src"))
-    try:
-        naming = __import__(f"{package}.lineage.naming", fromlist=["stable_run_id"])
-    finally:
-        sys.path.pop(0)
+    """The facts the pages state about jobs, run ids, parents and dataset namespaces."""
+    from floe_lineage.openlineage.naming import stable_run_id
+
+    dagster_run_id = dagster_run["run_id"]
+    if dagster_run["job"] != JOB:
+        raise DocsError(f"the run's Dagster job is {dagster_run['job']}, not {JOB}")
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_run[event["run"]["runId"]].append(event)
-    step_id = naming.stable_run_id(dagster_run_id, STEP_KEY)
+    step_id = stable_run_id(dagster_run_id, STEP_OP)
     namespace = "duckdb://" + str(workspace / "warehouse.duckdb")
     for run_id, run_events in by_run.items():
         states = [e["eventType"] for e in run_events]
         job = run_events[0]["job"]["name"]
-        if len(states) != 2 or states[0] != "START" or states[1] not in TERMINAL:
+        if (
+            len(states) < 2
+            or states[0] != "START"
+            or states[1] not in TERMINAL
+            or any(state != "OTHER" for state in states[2:])
+        ):
+            raise DocsError(f"{job}: expected START, one terminal event, OTHER, got {states}")
+        if kind(run_events[0]) == "step" and len(states) != 2:
             raise DocsError(f"{job}: expected START then one terminal event, got {states}")
         if str(uuid.UUID(run_id)) != run_id:
             raise DocsError(f"{job}: run id {run_id} is not a canonical UUID")
+        parent = run_events[0]["run"]["facets"]["parent"]
+        if parent["root"]["run"]["runId"] != dagster_run_id or parent["root"]["job"]["name"] != JOB:
+            raise DocsError(f"{job}: the root is not the Dagster run")
         if kind(run_events[0]) == "step":
             expected = step_id
+            if job != f"{JOB}.{STEP_OP}":
+                raise DocsError(f"the step's job is {job}, not {JOB}.{STEP_OP}")
         else:
-            expected = naming.stable_run_id(dagster_run_id, job)
-            parent = run_events[0]["run"]["facets"]["parent"]
-            if (
-                parent["run"]["runId"] != step_id
-                or parent["root"]["run"]["runId"] != dagster_run_id
-            ):
-                raise DocsError(f"{job}: parent/root do not name the step and the Dagster run")
+            expected = stable_run_id(dagster_run_id, job)
+            if parent["run"]["runId"] != step_id or parent["job"]["name"] != f"{JOB}.{STEP_OP}":
+                raise DocsError(f"{job}: its parent is not the step")
         if run_id != expected:
             raise DocsError(f"{job}: run id {run_id} is not the documented uuid5 {expected}")
         for event in run_events:
@@ -311,23 +355,17 @@ def check(
             raise DocsError(f"{job}: {states[1]} in the successful run")
 
 
-def validate(*events_files: Path) -> None:
-    """Validate with the offline OpenLineage validator when it is around (as the generated
-    project's tests find it); the docs build does not need it."""
-    validator = os.environ.get("FLOE_OL_VALIDATOR")
-    if not validator:
-        candidates = [p / "shared" / "tools" / "validate_ol_events.py" for p in ROOT.parents]
-        validator = next((str(c) for c in candidates if c.is_file()), None)
-    if validator is None:
-        print("gen_examples: no OpenLineage validator found; events not validated")
-        return
-    command = [sys.executable, validator, "--strict", "-q", *map(str, events_files)]
-    if os.environ.get("OPENLINEAGE_SPEC_DIR"):
-        command += ["--spec-dir", os.environ["OPENLINEAGE_SPEC_DIR"]]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise DocsError(f"invalid OpenLineage events:\n{done.stdout}\n{done.stderr}")
-    print(f"gen_examples: events valid ({validator})")
+def validate(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Every event and facet against the official OpenLineage schemas shipped with
+    floe-lineage (offline, formats enforced), as ``floe-lineage check`` and the pytest plugin's
+    ``assert_valid()`` validate them."""
+    from floe_lineage.tools.validation import event_problems
+
+    for label, events in runs.items():
+        problems = event_problems(events)
+        if problems:
+            raise DocsError(f"invalid OpenLineage events in the {label}:\n" + "\n".join(problems))
+    print("gen_examples: every event is valid (floe-lineage's shipped OpenLineage schemas)")
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -352,6 +390,15 @@ def require(event: dict[str, Any], *paths: str) -> None:
                 raise DocsError(f"{event['job']['name']} {event['eventType']}: no {path}")
 
 
+def facts(events: list[dict[str, Any]], job: str) -> dict[str, Any]:
+    """The event of ``job`` that carries what the warehouse told about its completed run: the
+    OTHER event sent once dbt exited (DuckDB), else its COMPLETE event."""
+    for event in events:
+        if event["eventType"] == "OTHER" and event["job"]["name"] == job:
+            return event
+    return pick(events, job, "COMPLETE")
+
+
 def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> None:
     step = f"{ok[0]['job']['name']}"
     examples = {
@@ -360,23 +407,26 @@ def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> N
         "model-start": (pick(ok, "model.floe.customers", "START"), [], ""),
         "model-complete": (
             pick(ok, "model.floe.customers", "COMPLETE"),
+            ["job/facets/sql", "job/facets/sourceCodeLocation"],
+            "",
+        ),
+        "model-facts": (
+            facts(ok, "model.floe.customers"),
             [
                 "outputs/0/facets/columnLineage",
                 "outputs/0/facets/schema",
                 "outputs/0/facets/columnClassification",
                 "outputs/0/outputFacets/outputStatistics",
-                "job/facets/sql",
-                "job/facets/sourceCodeLocation",
             ],
             "",
         ),
-        "seed-complete": (
-            pick(ok, "seed.floe.raw_orders", "COMPLETE"),
+        "seed-facts": (
+            facts(ok, "seed.floe.raw_orders"),
             ["outputs/0/outputFacets/outputStatistics", "outputs/0/facets/schema"],
             "",
         ),
-        "snapshot-complete": (
-            pick(ok, "snapshot.floe.customers_snapshot", "COMPLETE"),
+        "snapshot-facts": (
+            facts(ok, "snapshot.floe.customers_snapshot"),
             ["outputs/0/outputFacets/outputStatistics"],
             "",
         ),
@@ -436,7 +486,7 @@ def facet_table(runs: dict[str, list[dict[str, Any]]]) -> str:
                         entry["on"][kind(event)].add(event["eventType"])
                         entry["urls"].add(facet.get("_schemaURL", "-"))
                         own = facet.get("_producer") == event["producer"]
-                        entry["by"].add("this project" if own else "OpenLineage client")
+                        entry["by"].add("floe-lineage" if own else "OpenLineage client")
     rows = [
         "| facet | where | on (node kind: event types) | set by | `_schemaURL` |",
         "| --- | --- | --- | --- | --- |",
@@ -468,16 +518,24 @@ def count_table(runs: dict[str, list[dict[str, Any]]]) -> str:
             if k in counts:
                 cells = " | ".join(str(counts[k][s]) for s in STATES)
                 rows.append(f"| {label} | {k} | {len(jobs[k])} | {cells} |")
-        rows.append(f"| {label} | **all** | | **{len(events)} events** | | | |")
+        empty = " |" * (len(STATES) - 1)
+        rows.append(f"| {label} | **all** | | **{len(events)} events** |{empty}")
     return "\n".join(rows) + "\n"
 
 
-def run_info(project: Path, workspace: Path, events: list[dict[str, Any]]) -> str:
+def run_info(project: Path, workspace: Path, dagster_run: dict[str, Any]) -> str:
     from importlib.metadata import version
 
     versions = ", ".join(
         f"{name} {version(name)}"
-        for name in ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "openlineage-python")
+        for name in (
+            "floe-lineage",
+            "dagster",
+            "dagster-dbt",
+            "dbt-core",
+            "dbt-duckdb",
+            "openlineage-python",
+        )
     )
     a = answers(project)
     return (
@@ -485,10 +543,10 @@ def run_info(project: Path, workspace: Path, events: list[dict[str, Any]]) -> st
         f'`copier copy --defaults --data "project_name={a["project_name"]}"` '
         f"(package `{a['package_name']}`, job namespace `{a['lineage_namespace']}`, producer "
         f"`{a['lineage_producer']}`), committed to a fresh git repository with origin "
-        f"`{REMOTE}`, then materialized in-process with `FLOE_DUCKDB_PATH="
-        f"{workspace / 'warehouse.duckdb'}` and a file transport. Versions: {versions}. "
-        f"The Dagster job is `{events[0]['run']['facets']['parent']['root']['job']['name']}` "
-        f"because the runs use `dagster.materialize`.\n"
+        f"`{REMOTE}`; its definitions loaded as `dg` loads them and every asset materialized "
+        f"in-process as the job `{dagster_run['job']}`, the job `dg launch --assets '*'` runs, "
+        f"with `FLOE_DUCKDB_PATH={workspace / 'warehouse.duckdb'}` and a file transport "
+        f"(`OPENLINEAGE_CONFIG`). Versions: {versions}.\n"
     )
 
 
@@ -509,8 +567,29 @@ def tree(root: Path) -> str:
     return "\n".join([f"{root.name}/", *walk(root, "")])
 
 
-def yaml_block(path: Path) -> str:
-    return f'```yaml title="{path.name}"\n{path.read_text()}```\n'
+def yaml_block(path: Path, title: str | None = None) -> str:
+    return f'```yaml title="{title or path.name}"\n{path.read_text()}```\n'
+
+
+def code_block(path: Path) -> str:
+    return f'```python title="{path.name}"\n{path.read_text()}```\n'
+
+
+def dependencies(project: Path) -> str:
+    """The ``dependencies`` of the generated ``pyproject.toml``, the floe-lineage pin shown with
+    a placeholder for the template's URL (here a temporary clone) and its real shape."""
+    text = (project / "pyproject.toml").read_text()
+    found = re.search(r"^dependencies = \[\n.*?^\]\n", text, re.M | re.S)
+    if found is None:
+        raise DocsError("pyproject.toml: no dependencies list")
+    block, pins = re.subn(
+        r"floe-lineage @ git\+\S+@([0-9a-f]{40})#subdirectory=floe-lineage",
+        "floe-lineage @ git+<template repository>@<commit>#subdirectory=floe-lineage",
+        found.group(0),
+    )
+    if pins != 1:
+        raise DocsError(f"pyproject.toml: expected one floe-lineage pin, found {pins}")
+    return f'```toml title="pyproject.toml"\n{block}```\n'
 
 
 def write(path: Path, text: str) -> None:

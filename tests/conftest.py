@@ -105,9 +105,18 @@ def hermetic_copier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def render(dst: Path, data: dict[str, Any], src: Path = ROOT, **kwargs: Any) -> Path:
-    """``copier copy --defaults`` of ``src`` into ``dst`` with ``data``, never trusting it."""
+    """``copier copy --defaults`` of ``src`` into ``dst`` with ``data``, never trusting it.
+    The template's HEAD (with uncommitted changes), not its latest release tag, unless
+    ``vcs_ref`` says otherwise."""
+    kwargs.setdefault("vcs_ref", "HEAD")
     copier.run_copy(
-        str(src), dst, data=dict(data), defaults=True, unsafe=False, quiet=True, **kwargs
+        str(src),
+        dst,
+        data=dict(data),
+        defaults=True,
+        unsafe=False,
+        quiet=True,
+        **kwargs,
     )
     return dst
 
@@ -157,7 +166,15 @@ def template_files() -> list[str]:
     """Template files as git sees them (tracked or untracked, not ignored), relative to
     ``template/``: what copier renders, uncommitted changes included."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "template"],
+        [
+            "git",
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "template",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

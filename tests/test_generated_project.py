@@ -1,43 +1,68 @@
-"""The generated project is clean (ruff) and its own test suite passes.
+"""Generated projects work as a user runs them.
 
-The generated suite runs dbt on DuckDB several times, so it runs for two variants only: the
-defaults and one where every answer differs. Both suites start together in the background
-(each in its own folder, with its own DuckDB file and pytest temp folder) and each test waits
-for its own.
+- ruff passes on every variant;
+- the generated test suite passes unchanged on a second, differently shaped dbt-duckdb project
+  (after ``pytest --snapshot-update`` once), and fails with a diff naming the column when a
+  model stops deriving a column from its source;
+- a project rendered from a committed template installs from its README's commands in a
+  virtualenv of its own (floe-lineage from the pinned commit), ``dg`` loads, lists and scaffolds
+  it, ``dg launch`` emits the sample's 48 events, valid under the outside validator, its own test
+  suite passes with nothing skipped, ``dg dev`` serves its assets, and its ``.gitignore`` covers
+  what it writes.
+
+The generated suites run in the background from the start of the session, side by side with
+the installation, each in a folder of its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import VARIANTS, Renders, render, validator
+from conftest import ROOT, VARIANTS, Renders, render, tool, validator
+from test_update import snapshot_template
 
-SUITE_VARIANTS = ("defaults", "http")
-# The fault-injection tests (marked slow) take minutes; they run with the defaults only, spread
-# over the cores like the generated noxfile does (pytest-xdist, each test its own DuckDB file).
-SUITE_OPTIONS = {
-    "defaults": ["--numprocesses=auto", "--dist=worksteal"],
-    "http": ["-m", "not slow"],
-}
-SUITE_TIMEOUT = 25 * 60  # seconds from its start (suites run side by side on 2 cores)
+CLICKSTREAM = ROOT / "floe-lineage" / "tests" / "projects" / "clickstream"
+SUITE_TIMEOUT = 20 * 60  # seconds from its start (suites run side by side on 2 cores)
 # Variables that would point the generated project's tests somewhere else.
 REDIRECTING = (
     "FLOE_DUCKDB_PATH",
     "DBT_PROJECT_DIR",
     "DBT_PROFILES_DIR",
+    "DBT_TARGET",
     "OPENLINEAGE_CONFIG",
     "OPENLINEAGE_DISABLED",
     "OPENLINEAGE_NAMESPACE",
     "OPENLINEAGE_URL",
 )
+# Every facet the sample's events carry, where (as today's template emitted them).
+SAMPLE_FACETS = {
+    "run": {"parent", "processing_engine"},
+    "job": {"jobType", "documentation", "sql", "tags", "ownership"},
+    "dataset": {
+        "dataSource",
+        "documentation",
+        "schema",
+        "columnLineage",
+        "tags",
+        "ownership",
+        "columnClassification",
+    },
+    "input": {"dataQualityAssertions"},
+    "output": {"outputStatistics"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -64,118 +89,355 @@ def ruff(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_generated_python_is_thin(rendered: Renders) -> None:
+    """The project's own Python outside tests/ is the user's: a few lines, no lineage code."""
+    project = rendered("defaults")
+    sources = [p for p in (project / "src").rglob("*.py")]
+    assert sum(len(p.read_text().splitlines()) for p in sources) <= 100
+    assert not any("lineage" in p.name for p in sources)
+    test_lines = len((project / "tests" / "test_lineage.py").read_text().splitlines())
+    assert test_lines <= 60
+
+
+# -- the generated test suite ---------------------------------------------------------------
+
+
 @dataclass
 class Suite:
+    """The generated project's pytest runs, one after another, in the background."""
+
     project: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-    report: Path
+    work: Path
+    runs: list[list[str]]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
     started: float = field(default_factory=time.monotonic)
 
-    def wait(self) -> int:
+    def start(self) -> Suite:
+        steps = [
+            " ".join(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    f"--basetemp={self.work / f'pytest-{i}'}",
+                    f"--junitxml={self.report(i)}",
+                    *args,
+                ]
+            )
+            + f" > {self.log(i)} 2>&1; echo $? > {self.work / f'exit-{i}'}"
+            for i, args in enumerate(self.runs)
+        ]
+        self.process = subprocess.Popen(
+            ["bash", "-c", "; ".join(steps)],
+            cwd=self.project,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
+        return self
+
+    def report(self, run: int) -> Path:
+        return self.work / f"report-{run}.xml"
+
+    def log(self, run: int) -> Path:
+        return self.work / f"pytest-{run}.log"
+
+    def wait(self) -> list[int]:
+        """Exit codes of the runs (all done)."""
+        assert self.process is not None
         remaining = SUITE_TIMEOUT - (time.monotonic() - self.started)
         try:
-            return self.process.wait(timeout=max(remaining, 1))
+            self.process.wait(timeout=max(remaining, 1))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(f"the generated test suite took over {SUITE_TIMEOUT}s\n{self.tail()}")
+            pytest.fail(f"the generated test suite took over {SUITE_TIMEOUT}s")
+        return [int((self.work / f"exit-{i}").read_text()) for i in range(len(self.runs))]
 
-    def tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+    def totals(self, run: int) -> dict[str, int]:
+        totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for testsuite in ET.parse(self.report(run)).getroot().iter("testsuite"):
+            for key in totals:
+                totals[key] += int(testsuite.get(key, 0))
+        totals["passed"] = totals["tests"] - totals["failures"] - totals["errors"]
+        totals["passed"] -= totals["skipped"]
+        return totals
+
+    def tail(self, run: int, lines: int = 80) -> str:
+        return "\n".join(self.log(run).read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_suite(project: Path, work: Path, options: list[str]) -> Suite:
-    """``python -m pytest`` inside the generated project, importing it from ``src``."""
+def suite_env(project: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in REDIRECTING}
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(project / "src"), os.environ.get("PYTHONPATH")])
     )
     env["DAGSTER_DISABLE_TELEMETRY"] = "1"
-    # The console scripts next to this interpreter first (dbt, which dagster-dbt runs).
-    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
-    # A DuckDB file of this suite only (stem "warehouse"), for anything its tests don't redirect.
-    env["FLOE_DUCKDB_PATH"] = str(work / "warehouse.duckdb")
-    found = validator()
-    if found is not None:
-        env["FLOE_OL_VALIDATOR"] = str(found)
-    log, report = work / "pytest.log", work / "report.xml"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--basetemp={work / 'pytest'}",
-        f"--junitxml={report}",
-        *options,
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=project,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return Suite(project, process, log, report)
+    # dbt, which dagster-dbt runs, is a console script next to this interpreter
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env["PATH"]]))
+    return env | extra
+
+
+def other_project_suite(work: Path) -> Suite:
+    """The defaults' suite, unchanged, against the clickstream project (its profile reads no
+    variable): once to accept its snapshot, then as CI would run it."""
+    project = render(work / "project", VARIANTS["defaults"])
+    clickstream = shutil.copytree(CLICKSTREAM, work / "clickstream")
+    env = suite_env(project, DBT_PROJECT_DIR=str(clickstream), DBT_PROFILES_DIR=str(clickstream))
+    return Suite(project, work, [["--snapshot-update"], []], env)
+
+
+def changed_column_suite(work: Path) -> Suite:
+    """The sample where stg_customers.country_code no longer comes from raw_customers: the
+    suite fails, then ``--snapshot-update`` accepts the change and passes."""
+    project = render(work / "project", VARIANTS["defaults"])
+    model = project / "dbt" / "models" / "staging" / "stg_customers.sql"
+    model.write_text(model.read_text().replace("country as country_code", "'NL' as country_code"))
+    return Suite(project, work, [[], ["--snapshot-update"]], suite_env(project))
+
+
+SUITES: dict[str, Callable[[Path], Suite]] = {
+    "other project": other_project_suite,
+    "changed column": changed_column_suite,
+}
 
 
 @pytest.fixture(scope="session")
-def suites(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], Suite]]:
-    """``suites(name)``: the generated suite of that variant, started on first request.
-
-    Without pytest-xdist the first request starts every selected variant at once, so the
-    suites share the machine's cores; under xdist each worker starts only its own."""
-    started: dict[str, Suite] = {}
-
-    def start(name: str) -> None:
-        if name not in started:
-            work = tmp_path_factory.mktemp(f"suite-{name}")
-            # A render of its own: the suite writes dbt/target, data/, ... into its project.
-            project = render(work / "project", VARIANTS[name])
-            started[name] = start_suite(project, work, SUITE_OPTIONS.get(name, []))
-
-    def get(name: str) -> Suite:
-        if not started and not os.environ.get("PYTEST_XDIST_WORKER"):
-            for item in request.session.items:
-                if (
-                    getattr(item, "originalname", None)
-                    == "test_generated_project_test_suite_passes"
-                ):
-                    start(item.callspec.params["name"])
-        start(name)
-        return started[name]
-
-    yield get
+def suites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Suite]]:
+    """Every generated suite, started at once on first request."""
+    started = {
+        name: make(tmp_path_factory.mktemp(name.replace(" ", "-"))).start()
+        for name, make in SUITES.items()
+    }
+    yield started
     for suite in started.values():
-        if suite.process.poll() is None:
+        if suite.process is not None and suite.process.poll() is None:
             suite.process.kill()
             suite.process.wait()
 
 
-@pytest.mark.parametrize("name", SUITE_VARIANTS)
-def test_generated_project_test_suite_passes(name: str, suites: Callable[[str], Suite]) -> None:
-    suite = suites(name)
-    code = suite.wait()
-    assert code == 0, f"generated test suite exited {code} (5 = no tests)\n{suite.tail()}"
-    assert suite.report.is_file(), suite.tail()
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for testsuite in ET.parse(suite.report).getroot().iter("testsuite"):
-        for key in totals:
-            totals[key] += int(testsuite.get(key, 0))
-    passed = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
-    assert passed > 0, f"no generated test passed: {totals}\n{suite.tail()}"
-    if validator() is not None:  # given a validator, no test may skip for want of one
-        skipped_for_validator = [
-            case.get("name")
-            for case in ET.parse(suite.report).getroot().iter("testcase")
-            for skip in case.iter("skipped")
-            if "validator" in (skip.get("message") or "").lower()
-        ]
-        assert skipped_for_validator == [], suite.tail()
+@pytest.fixture(scope="session", autouse=True)
+def _start_suites_first(suites: dict[str, Suite]) -> None:
+    """The suites start before any test, so they run beside the rest of this session."""
+
+
+def test_the_generated_suite_passes_unchanged_on_another_dbt_project(suites):
+    suite = suites["other project"]
+    codes = suite.wait()
+    assert codes == [0, 0], suite.tail(0) + "\n" + suite.tail(1)
+    totals = suite.totals(1)
+    assert (totals["passed"], totals["skipped"], totals["failures"]) == (3, 4, 0), totals
+    snapshot = (suite.project / "tests" / "__snapshots__" / "test_lineage").glob("*.txt")
+    text = "".join(p.read_text() for p in snapshot)
+    assert "model.clickstream.daily_views (MODEL): COMPLETE" in text
+    assert '"Unique Users" BIGINT' in text or "Unique Users BIGINT" in text
+    assert str(suite.work) not in text  # no machine paths
+
+
+def test_a_lineage_change_fails_with_a_diff_naming_the_column(suites):
+    suite = suites["changed column"]
+    codes = suite.wait()
+    assert codes == [1, 0], [suite.tail(i) for i in range(2)]
+    failed = suite.log(0).read_text()
+    assert "test_lineage_is_the_reviewed_one" in failed
+    removed = [
+        line
+        for line in failed.splitlines()
+        if "country_code VARCHAR <- warehouse.main.raw_customers.country IDENTITY" in line
+    ]
+    assert removed, suite.tail(0)
+    assert suite.totals(1)["passed"] == 7
+
+
+# -- installed from a committed template, as a user would -----------------------------------
+
+
+@dataclass(frozen=True)
+class Installed:
+    project: Path
+    venv: Path
+    rendered: frozenset[str]
+    """The project's files as copier rendered them, relative to it."""
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """A command of the project's virtualenv, run in the project as an activated shell
+        would (the virtualenv's bin first on PATH)."""
+        env = {k: v for k, v in os.environ.items() if k not in REDIRECTING}
+        env["PATH"] = os.pathsep.join([str(self.venv / "bin"), env["PATH"]])
+        env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+        env.pop("PYTHONPATH", None)
+        env.pop("VIRTUAL_ENV", None)
+        return subprocess.run(
+            [str(self.venv / "bin" / args[0]), *args[1:]],
+            cwd=self.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The working tree committed as a template repository of its own, a project rendered from
+    it with the defaults, installed with ``pip install -e ".[dev]"`` (uv's, for speed) in a new
+    virtualenv: floe-lineage comes from the pinned commit of that repository."""
+    root = tmp_path_factory.mktemp("installed")
+    template = snapshot_template(root / "template-repo")
+    project = render(root / "my-project", {"project_name": "My Project"}, src=template)
+    rendered = frozenset(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
+    venv = root / ".venv"
+    uv = tool("uv")
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    done = subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-e", ".[dev]"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Installed(project, venv, rendered)
+
+
+def test_the_installed_floe_lineage_is_the_pinned_commit(installed: Installed) -> None:
+    done = installed.run(
+        "python",
+        "-c",
+        "import json, importlib.metadata as m;"
+        " print(m.distribution('floe-lineage').read_text('direct_url.json'))",
+    )
+    assert done.returncode == 0, done.stderr
+    origin = json.loads(done.stdout)
+    pyproject = (installed.project / "pyproject.toml").read_text()
+    assert origin["vcs_info"]["commit_id"] in pyproject
+    assert origin["subdirectory"] == "floe-lineage"
+
+
+def test_dg_loads_lists_and_scaffolds_the_project(installed: Installed) -> None:
+    components = installed.run("dg", "list", "components")
+    assert "floe_lineage.dagster.DbtProjectWithLineage" in components.stdout, components.stderr
+    scaffold = installed.run("dg", "scaffold", "defs", "dagster.asset", "my_asset.py")
+    assert scaffold.returncode == 0, scaffold.stderr
+    assert (installed.project / "src" / "my_project" / "defs" / "my_asset.py").is_file()
+    listed = installed.run("dg", "list", "defs", "--json")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
+    assert keys >= {"raw_orders", "stg_orders", "orders", "customers", "customers_snapshot"}
+    assert "my_asset" in keys
+    check = installed.run("dg", "check", "defs")
+    assert check.returncode == 0, check.stdout + check.stderr
+    (installed.project / "src" / "my_project" / "defs" / "my_asset.py").unlink()
+
+
+def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
+    launch = installed.run("dg", "launch", "--assets", "*")
+    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
+    events_file = installed.project / ".lineage" / "events.jsonl"
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert len(events) == 48  # 23 dbt nodes and the step, START and terminal each
+    assert {e["eventType"] for e in events} == {"START", "COMPLETE"}
+    found: dict[str, set[str]] = {kind: set() for kind in SAMPLE_FACETS}
+    for event in events:
+        found["run"] |= set(event["run"].get("facets", {}))
+        found["job"] |= set(event["job"].get("facets", {}))
+        for dataset in event["inputs"] + event["outputs"]:
+            found["dataset"] |= set(dataset.get("facets", {}))
+            found["input"] |= set(dataset.get("inputFacets", {}))
+            found["output"] |= set(dataset.get("outputFacets", {}))
+    assert found == SAMPLE_FACETS
+    oracle = validator()
+    assert oracle is not None, "no offline validator: set FLOE_OL_VALIDATOR"
+    validated = subprocess.run(
+        [sys.executable, str(oracle), "--strict", "-q", str(events_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    check = installed.run("floe-lineage", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    summary = installed.run("floe-lineage", "summary")
+    assert "model.floe.customers" in summary.stdout
+
+
+def test_the_installed_projects_own_suite_passes(installed: Installed) -> None:
+    done = installed.run("pytest", "-q", "-p", "no:cacheprovider", "-rs")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "7 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-500:]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_dg_dev_serves_the_dbt_assets(installed: Installed, tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in REDIRECTING and k != "PYTHONPATH"}
+    env["PATH"] = os.pathsep.join([str(installed.venv / "bin"), env["PATH"]])
+    env |= {"DAGSTER_HOME": str(tmp_path), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    server = subprocess.Popen(
+        [str(installed.venv / "bin" / "dg"), "dev", "--port", str(port), "--host", "127.0.0.1"],
+        cwd=installed.project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopping it stops its children too
+    )
+    try:
+        deadline = time.monotonic() + 240
+        keys = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                nodes = graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+                keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+                break
+            except (OSError, KeyError, TypeError, ValueError):
+                time.sleep(2)
+        assert keys is not None, "dg dev did not serve the GraphQL API"
+        assert {"raw_orders", "stg_orders", "orders", "customers", "customers_snapshot"} <= keys
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_gitignore_covers_everything_the_project_writes(installed: Installed) -> None:
+    """After install, ``dg``, launch, tests and ``dg dev``: git sees exactly the files copier
+    rendered, nothing the project wrote (DuckDB files, events, dbt's target/ ...)."""
+    project = installed.project
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    status = subprocess.run(
+        ["git", "-C", str(project), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    untracked = {line[3:] for line in status.splitlines() if line.startswith("?? ")}
+    assert untracked == installed.rendered
+    written = [
+        project / "data" / "warehouse.duckdb",
+        project / ".lineage" / "events.jsonl",
+        project / "dbt" / "target" / "manifest.json",
+    ]
+    assert all(path.is_file() for path in written)

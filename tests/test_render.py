@@ -3,7 +3,6 @@ no template syntax left over, nothing written outside the destination, no ``--tr
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -17,6 +16,7 @@ from conftest import (
     QUESTIONS,
     ROOT,
     SLUGS,
+    TEMPLATE,
     VARIANTS,
     Renders,
     answers,
@@ -29,10 +29,11 @@ from packaging.requirements import Requirement
 
 ALL = sorted(VARIANTS)
 # Jinja left in a file copier rendered, unless it is dbt's own ({{ ref('x') }}, {{ env_var(..) }}
-# ...), which generated files may quote (e.g. a test writing a dbt profile), or a GitHub Actions
-# expression (${{ matrix.python }}).
+# ...), which generated files may quote (e.g. a test writing a dbt profile), a Dagster component's
+# ({{ env('X', ...) }}, {{ context.project_root }} in defs.yaml) or a GitHub Actions expression
+# (${{ matrix.python }}).
 LEFTOVER_JINJA = re.compile(
-    r"(?<!\$)\{\{(?!-?\s*(?:ref|source|env_var|var|config|this|target)\b)|\{%|\{#"
+    r"(?<!\$)\{\{(?!-?\s*(?:ref|source|env_var|var|config|this|target|env|context)\b)|\{%|\{#"
 )
 # A reference to a copier answer or to copier's own context: never valid once rendered.
 ANSWER_NAMES = "|".join([*QUESTIONS, "project_slug", r"_copier_\w+"])
@@ -145,18 +146,16 @@ def test_files_carry_the_chosen_values(name: str, rendered: Renders) -> None:
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
     assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [f"src/{package}"]
     assert pyproject["tool"]["dg"]["project"]["root_module"] == package
-    assert pyproject["tool"]["dg"]["project"]["code_location_target_module"] == (
-        f"{package}.definitions"
-    )
 
-    settings = ast.parse((project / "src" / package / "settings.py").read_text())
-    constants = {
-        node.targets[0].id: ast.literal_eval(node.value)
-        for node in settings.body
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-    }
-    assert constants["LINEAGE_NAMESPACE"] == want["lineage_namespace"]
-    assert constants["LINEAGE_PRODUCER"] == want["lineage_producer"]
+    component = yaml.safe_load(
+        (project / "src" / package / "defs" / "transform" / "defs.yaml").read_text()
+    )
+    assert component["type"] == "floe_lineage.dagster.DbtProjectWithLineage"
+    lineage = component["attributes"]["lineage"]
+    assert lineage["namespace"] == (
+        f"{{{{ env('OPENLINEAGE_NAMESPACE', '{want['lineage_namespace']}') }}}}"
+    )
+    assert lineage["producer"] == want["lineage_producer"]
 
     transport = yaml.safe_load((project / "openlineage.yml").read_text())["transport"]
     assert transport["type"] == want["lineage_transport"]
@@ -172,27 +171,32 @@ def test_files_carry_the_chosen_values(name: str, rendered: Renders) -> None:
 
 
 @pytest.mark.parametrize("name", ["defaults", "http"])
-def test_dependencies_are_the_supported_ranges(name: str, rendered: Renders) -> None:
+def test_the_project_depends_on_floe_lineage_at_the_rendered_commit(
+    name: str, rendered: Renders
+) -> None:
     project = tomllib.loads((rendered(name) / "pyproject.toml").read_text())["project"]
     runtime = {r.name: r for r in map(Requirement, project["dependencies"])}
     dev = {r.name: r for r in map(Requirement, project["optional-dependencies"]["dev"])}
-    assert set(runtime) >= {
-        "dagster",
-        "dagster-dbt",
-        "dbt-core",
-        "dbt-duckdb",
-        "duckdb",
-        "openlineage-python",
-        "pyyaml",
-    }
+    assert set(runtime) == {"dagster", "dbt-duckdb", "floe-lineage"}
     assert set(dev) >= {
         "dagster-webserver",
         "dagster-dg-cli",
         "pytest",
-        "jsonschema",
-        "referencing",
+        "syrupy",
         "ruff",
     }
+    assert runtime["dagster"].specifier.contains("1.13.0")
+    pin = re.fullmatch(
+        r"git\+file://(?P<repo>.+)@(?P<commit>[0-9a-f]{40})#subdirectory=floe-lineage",
+        runtime["floe-lineage"].url or "",
+    )
+    assert pin is not None, runtime["floe-lineage"]
+    assert Path(pin["repo"]) == ROOT
+
+
+def test_floe_lineage_keeps_the_supported_ranges() -> None:
+    package = tomllib.loads((ROOT / "floe-lineage" / "pyproject.toml").read_text())["project"]
+    runtime = {r.name: r for r in map(Requirement, package["dependencies"])}
     assert runtime["dagster"].specifier.contains("1.13.0")
     assert runtime["dagster-dbt"].specifier.contains("0.29.0")
     assert runtime["openlineage-python"].specifier.contains("1.54.0")
@@ -201,7 +205,45 @@ def test_dependencies_are_the_supported_ranges(name: str, rendered: Renders) -> 
     assert not runtime["dbt-core"].specifier.contains("1.12.0")
 
 
-def test_cli_render_writes_only_the_destination_and_needs_no_trust(tmp_path: Path) -> None:
+# What the floe-lineage requirement points at, for each way of naming the template.
+SOURCES = {
+    "gh:acme/floe": "git+https://github.com/acme/floe",
+    "gl:acme/floe.git": "git+https://gitlab.com/acme/floe.git",
+    "https://github.com/acme/floe.git": "git+https://github.com/acme/floe.git",
+    "git+https://git.example.com/floe": "git+https://git.example.com/floe",
+    "git@github.com:acme/floe.git": "git+ssh://git@github.com/acme/floe.git",
+    "ssh://git@git.example.com/acme/floe.git": "git+ssh://git@git.example.com/acme/floe.git",
+    "/srv/templates/floe": "git+file:///srv/templates/floe",
+}
+
+
+@pytest.mark.parametrize(("source", "url"), SOURCES.items())
+def test_the_pin_names_the_template_repository_as_pip_reads_it(source: str, url: str) -> None:
+    """The Jinja of pyproject.toml.jinja, with copier's filters, for each way a template is
+    named (copier records it as ``_src_path``)."""
+    from copier._main import Worker
+
+    with Worker(src_path=str(ROOT), dst_path=Path("unused"), vcs_ref="HEAD") as worker:
+        environment = worker.jinja_env
+    text = environment.from_string((TEMPLATE / "pyproject.toml.jinja").read_text()).render(
+        _copier_answers={"_src_path": source},
+        _copier_conf={"vcs_ref_hash": "f" * 40},
+        project_slug="p",
+        description="d",
+        python_version="3.11",
+        package_name="p",
+    )
+    requirement = next(
+        r
+        for r in map(Requirement, tomllib.loads(text)["project"]["dependencies"])
+        if r.name == "floe-lineage"
+    )
+    assert requirement.url == f"{url}@{'f' * 40}#subdirectory=floe-lineage"
+
+
+def test_cli_render_writes_only_the_destination_and_needs_no_trust(
+    tmp_path: Path,
+) -> None:
     """``copier copy --defaults`` without ``--trust``: only the destination appears; copier's
     scratch clone is cleaned up; home and temp folders point inside the snapshot."""
     home, scratch = tmp_path / "home", tmp_path / "tmp"
@@ -263,4 +305,4 @@ def test_python_api_refuses_nothing_without_trust(tmp_path: Path) -> None:
     config = copier_yml()
     assert not {"_tasks", "_migrations", "_jinja_extensions"} & set(config)
     project = render(tmp_path / "p", {"project_name": "Trustless"})
-    assert (project / "src" / "trustless" / "assets.py").is_file()
+    assert (project / "src" / "trustless" / "definitions.py").is_file()

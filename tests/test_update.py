@@ -135,3 +135,41 @@ def test_update_follows_the_template_where_the_user_did_not_edit_and_reports_con
     # and git refuses it as a commit-ready change: a non-zero exit a user or CI can check
     check = subprocess.run(["git", "diff", "--check"], cwd=project, capture_output=True, text=True)
     assert check.returncode != 0 and "conflict marker" in check.stdout
+
+
+def test_update_across_a_floe_lineage_change_moves_only_the_pin(tmp_path: Path) -> None:
+    """A new floe release changes the library, not the project: ``copier update`` changes the
+    floe-lineage requirement's commit (and the recorded answers), nothing the user wrote."""
+    template = snapshot_template(tmp_path / "template-repo")
+    project = render(tmp_path / "project", VARIANTS["defaults"], src=template)
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    own_model = project / "dbt" / "models" / "marts" / "my_model.sql"
+    own_model.write_text("select 1 as id\n")
+    own_test = project / "tests" / "test_my_lineage.py"
+    own_test.write_text("def test_mine(lineage):\n    lineage.assert_complete()\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.mypy]\nstrict = true\n")
+    commit_all(project, "own changes")
+    before = git(template, "rev-parse", "HEAD").strip()
+
+    module = template / "floe-lineage" / "src" / "floe_lineage" / "tools" / "summary.py"
+    module.write_text(module.read_text() + "\n# a library change\n")
+    commit_all(template, "floe-lineage change")
+    after = git(template, "rev-parse", "HEAD").strip()
+
+    copier.run_update(project, defaults=True, overwrite=True, unsafe=False, quiet=True)
+
+    changed = git(project, "diff", "--name-only", "HEAD").split()
+    assert sorted(changed) == [ANSWERS_FILE, "pyproject.toml"]
+    diff = git(project, "diff", "-U0", "HEAD", "--", "pyproject.toml").splitlines()
+    removed = [line for line in diff if line.startswith("-") and not line.startswith("---")]
+    added = [line for line in diff if line.startswith("+") and not line.startswith("+++")]
+    assert len(removed) == len(added) == 1
+    assert f"@{before}#subdirectory=floe-lineage" in removed[0]
+    assert f"@{after}#subdirectory=floe-lineage" in added[0]
+    assert removed[0].replace(before, after)[1:] == added[0][1:]
+    assert pyproject.read_text().endswith("\n[tool.mypy]\nstrict = true\n")
+    assert own_model.read_text() == "select 1 as id\n"
+    assert own_test.is_file()
+    assert "<<<<<<<" not in pyproject.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,13 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def node(uid: str, parents: list[str] = (), materialized: str = "table", **extra: Any) -> dict:
-    resource_type, _, name = uid.split(".")
+    resource_type, package, name = uid.split(".")
     return {
         "unique_id": uid,
         "resource_type": resource_type,
+        "package_name": package,
+        "path": f"{name}.sql",
+        "original_file_path": f"models/{name}.sql",
         "name": name,
         "alias": name,
         "database": "warehouse",
@@ -185,58 +189,102 @@ def test_graph_reads_through_ephemeral_models_and_names_sources_by_identifier():
     assert [n.unique_id for n in graph.inputs("test.p.not_null_a")] == ["model.p.a"]
 
 
-def test_start_is_emitted_live_and_every_start_gets_one_terminal_event(tmp_path: Path):
+def dbt_log(tmp_path: Path, *results: dict[str, Any]) -> None:
+    """dbt's JSON log file of the invocation, with a NodeFinished line per result."""
+    with (tmp_path / "dbt.log").open("a") as log:
+        for result in results:
+            uid = result.pop("unique_id")
+            event = {
+                "info": {"name": "NodeFinished", "level": "debug"},
+                "data": {"node_info": {"unique_id": uid}, "run_result": result},
+            }
+            log.write(json.dumps(event) + "\n")
+
+
+def compiled(tmp_path: Path, name: str, sql: str) -> None:
+    path = tmp_path / "compiled" / "p" / "models" / f"{name}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sql)
+
+
+def test_every_event_is_sent_as_dbt_reports_it(tmp_path: Path):
     recorder = Recorder()
     lineage = tracker(recorder, tmp_path)
-    (tmp_path / "run_results.json").write_text(
-        json.dumps(
-            {
-                "results": [
-                    {
-                        "unique_id": "model.p.b",
-                        "status": "error",
-                        "message": "Binder Error: no column x",
-                        "compiled_code": "select x",
-                    }
-                ]
-            }
-        )
-    )
+    compiled(tmp_path, "b", "select x")
     lineage.start()
     lineage.observe(raw("LogStartLine", "model.p.a", T0))
-    assert summary(recorder.events) == [("job.step", "START"), ("model.p.a", "START")]  # live
+    assert summary(recorder.events) == [("job.step", "START"), ("model.p.a", "START")]
     lineage.observe(
         raw("LogModelResult", "model.p.a", T0 + timedelta(seconds=3), node_status="success")
     )
+    assert summary(recorder.events)[-1] == ("model.p.a", "COMPLETE")  # at once
     lineage.observe(raw("LogStartLine", "test.p.not_null_a", T0 + timedelta(seconds=4)))
     lineage.observe(raw("LogStartLine", "model.p.b", T0 + timedelta(seconds=4)))
+    dbt_log(tmp_path, {"unique_id": "model.p.b", "status": "error", "message": "Binder Error: x"})
     lineage.observe(
         raw("LogModelResult", "model.p.b", T0 + timedelta(seconds=5), node_status="error")
     )
+    assert summary(recorder.events)[-1] == ("model.p.b", "FAIL")
     skipped = {
         "info": {"name": "SkippingDetails", "ts": "2026-01-01T12:00:06Z"},
         "data": {"node_info": {"unique_id": "model.p.c"}},
     }
     lineage.observe(skipped)
-    assert len(recorder.events) == 5  # no terminal event before dbt has ended
+    assert summary(recorder.events)[-2:] == [("model.p.c", "START"), ("model.p.c", "ABORT")]
     lineage.finish(failure="dbt failed")
 
-    assert summary(recorder.events[5:]) == [
-        ("model.p.a", "COMPLETE"),
-        ("model.p.b", "FAIL"),
-        ("model.p.c", "ABORT"),
+    assert summary(recorder.events)[-2:] == [
         ("test.p.not_null_a", "ABORT"),  # still running when dbt stopped
         ("job.step", "FAIL"),
     ]
     by_job = {(e.job.name, e.eventType.value): e for e in recorder.events}
     failed = by_job[("model.p.b", "FAIL")]
-    assert failed.run.facets["errorMessage"].message == "Binder Error: no column x"
-    assert failed.job.facets["sql"].query == "select x"
+    assert failed.run.facets["errorMessage"].message == "Binder Error: x"  # from dbt.log
+    assert failed.job.facets["sql"].query == "select x"  # from the compiled file
     assert failed.eventTime == (T0 + timedelta(seconds=5)).isoformat()
     assert by_job[("model.p.c", "START")].eventTime == by_job[("model.p.c", "ABORT")].eventTime
     assert by_job[("job.step", "FAIL")].run.facets["errorMessage"].message == "dbt failed"
     for job in ["model.p.a", "model.p.b", "model.p.c", "test.p.not_null_a"]:
         assert by_job[(job, "START")].run.runId == stable_run_id(CONTEXT.root.run_id, job)
+
+
+def test_error_text_dbt_prints_only_at_the_end_follows_in_an_other_event(tmp_path: Path):
+    """Without dbt's JSON log file, a FAIL says dbt's status; the error text dbt prints at the
+    end of the run comes in an OTHER event of the same run."""
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.start()
+    lineage.observe(raw("LogStartLine", "model.p.b", T0))
+    lineage.observe(raw("LogModelResult", "model.p.b", T0, node_status="error"))
+    error = {
+        "info": {"name": "RunResultError", "ts": "2026-01-01T12:00:00Z"},
+        "data": {"msg": "Binder Error: late", "node_info": {"unique_id": "model.p.b"}},
+    }
+    lineage.observe(error)
+    lineage.finish(failure="dbt failed")
+    assert summary(recorder.events) == [
+        ("job.step", "START"),
+        ("model.p.b", "START"),
+        ("model.p.b", "FAIL"),
+        ("model.p.b", "OTHER"),
+        ("job.step", "FAIL"),
+    ]
+    fail, other = recorder.events[2], recorder.events[3]
+    assert fail.run.facets["errorMessage"].message == "dbt reported status 'error'"
+    assert other.run.facets["errorMessage"].message == "Binder Error: late"
+    assert other.run.runId == fail.run.runId
+
+
+def test_a_retried_attempt_gets_run_ids_of_its_own(tmp_path: Path):
+    retry = replace(CONTEXT, attempt=1)
+    first, second = Recorder(), Recorder()
+    for recorder, context in ((first, CONTEXT), (second, retry)):
+        lineage = tracker(recorder, tmp_path, context)
+        lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    assert first.events[0].run.runId != second.events[0].run.runId
+    assert second.events[0].run.runId == stable_run_id(
+        CONTEXT.root.run_id, "model.p.a", "attempt 1"
+    )
 
 
 def test_event_line_says_what_the_openlineage_serializer_says(tmp_path: Path):
@@ -247,7 +295,7 @@ def test_event_line_says_what_the_openlineage_serializer_says(tmp_path: Path):
         lineage.observe(raw("LogStartLine", uid, T0))
         lineage.observe(raw("LogModelResult", uid, T0 + timedelta(seconds=1), node_status="pass"))
     lineage.finish(failure="boom")
-    assert len(recorder.events) == 8
+    assert len(recorder.events) == 8  # no database: nothing to add in OTHER events
     for event in recorder.events:
         line = event_line(event)
         assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -306,7 +354,9 @@ def test_failed_delivery_warns_once_and_spools_everything_after(
     assert [r.getMessage() for r in caplog.records if r.name == "t.e"] == [
         "OpenLineage: error while delivering events; the rest go to the spool; lineage may be"
         " incomplete, the run goes on: RuntimeError: backend down"
-        f" (undelivered events: {spool.path})"
+        f" (undelivered events: {spool.path})",
+        f"OpenLineage: 0 events delivered, 3 spooled to {spool.path}"
+        " (send them with: floe-lineage replay), 0 lost",
     ]
     assert (emitter.emitted, emitter.spooled) == (0, 3)
     assert [json.loads(line) for line in spool.path.read_text().splitlines()] == [
@@ -361,7 +411,31 @@ def test_config_resolves_file_path_against_its_folder_and_expands_env(
         ("transport:\n  type: file\n", "needs 'log_file_path'"),
         ("transport:\n  type: file\n  log_file_path: a-file/x.jsonl\n", "cannot create the folder"),
         ("transport:\n  type: file\n  log_file_path: .\n  append: true\n", "not a writable file"),
-        ("transport:\n  url: http://localhost\n", "a transport has no 'type'"),
+        ("transport:\n  url: http://localhost\n", "transport has no 'type'"),
+        (
+            "transport:\n  type: file\n  log_file_path: [1, 2]\n",
+            "transport.log_file_path must be a path or URL, not list",
+        ),
+        (
+            "transport:\n  type: composite\n  transports: 5\n",
+            "transport.transports must be a list or a mapping of transports, not int",
+        ),
+        (
+            "transport:\n  type: composite\n  transports:\n    a: {type: file}\n",
+            "transport.transports.a: the file transport needs 'log_file_path'",
+        ),
+        (
+            "transport:\n  type: http\n  url: http://localhost\n  auth: xyz\n",
+            "transport.auth must be a mapping with a 'type'",
+        ),
+        (
+            "transport:\n  type: http\n  url: http://localhost\n  auth: {type: xyz}\n",
+            "transport.auth.type 'xyz' is not one of api_key, jwt, oauth2",
+        ),
+        (
+            "transport:\n  type: http\n  url: http://localhost\n  timeout: soon\n",
+            "transport.timeout must be a number of seconds above 0",
+        ),
         ("transport:\n  type: carrier-pigeon\n", "cannot create the 'carrier-pigeon' transport"),
         ("transport:\n  type: http\n", "`url` key not passed"),
     ],

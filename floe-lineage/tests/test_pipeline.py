@@ -63,10 +63,17 @@ def node_events(events: list[dict[str, Any]], step_name: str) -> list[dict[str, 
 
 
 def assert_every_start_closed_once(events: list[dict[str, Any]]) -> None:
+    """Every run: START, then exactly one terminal event; OTHER events may follow it."""
     for run_id, run in by_run(events).items():
         types = [e["eventType"] for e in run]
-        assert types[0] == "START" and len(types) == 2 and types[1] in TERMINAL, (run_id, types)
+        assert types[0] == "START" and types[1] in TERMINAL, (run_id, types)
+        assert set(types[2:]) <= {"OTHER"}, (run_id, types)
         assert len({e["job"]["name"] for e in run}) == 1
+
+
+def last_of(events: list[dict[str, Any]], job: str) -> dict[str, Any]:
+    """A job's last event: the OTHER event with the warehouse's facts, else the terminal one."""
+    return [e for e in events if e["job"]["name"] == job][-1]
 
 
 def test_every_node_has_start_then_exactly_one_terminal_event(build):
@@ -74,7 +81,7 @@ def test_every_node_has_start_then_exactly_one_terminal_event(build):
     events = node_events(ws.events(), step_name(result))
     assert_every_start_closed_once(events)
     assert {e["job"]["name"] for e in events} == set(expected_edges(manifest(ws)))
-    assert {e["eventType"] for e in events if e["eventType"] != "START"} == {"COMPLETE"}
+    assert {e["eventType"] for e in events if e["eventType"] != "START"} == {"COMPLETE", "OTHER"}
 
 
 def test_inputs_and_outputs_follow_the_dbt_dag(build):
@@ -147,8 +154,9 @@ def test_event_times_producer_and_order(build):
         assert event["producer"] == PRODUCER
         assert datetime.fromisoformat(event["eventTime"]).tzinfo is not None
     for run in by_run(node_events(events, step_name(result))).values():
-        started, ended = (datetime.fromisoformat(e["eventTime"]) for e in run)
+        started, ended, *added = (datetime.fromisoformat(e["eventTime"]) for e in run)
         assert started <= ended <= step_end
+        assert all(ended <= other <= step_end for other in added)
 
 
 def test_facets(build):
@@ -167,16 +175,42 @@ def test_facets(build):
         assert engine["openlineageAdapterVersion"] == floe_lineage.__version__
         for dataset in event["inputs"] + event["outputs"]:
             assert dataset["facets"]["dataSource"]["uri"] == dataset["namespace"]
-        if event["eventType"] == "COMPLETE":
-            if node["resource_type"] != "seed":
-                assert event["job"]["facets"]["sql"]["query"].strip()
+        # compiled SQL: live from dbt's compiled file (a snapshot's comes from run_results.json,
+        # with the OTHER event), a seed has none
+        kind, state = node["resource_type"], event["eventType"]
+        if (kind in ("model", "test") and state != "START") or (kind, state) == (
+            "snapshot",
+            "OTHER",
+        ):
+            assert event["job"]["facets"]["sql"]["query"].strip(), event["job"]["name"]
+        if event["eventType"] == "OTHER":  # after dbt released DuckDB: its real columns
             for dataset in event["inputs"] + event["outputs"]:
                 assert dataset["facets"]["schema"]["fields"], dataset["name"]
 
 
+def test_terminal_events_are_live_and_the_warehouses_facts_follow(build):
+    """DuckDB is locked while dbt runs: each terminal event is sent when dbt reports the node
+    finished, and one OTHER event per completed node adds the warehouse's facts at the end."""
+    result, ws = build
+    events = node_events(ws.events(), step_name(result))
+    kinds = [e["eventType"] for e in events]
+    first_other = kinds.index("OTHER")
+    assert "START" not in kinds[first_other:] and "COMPLETE" not in kinds[first_other:]
+    assert kinds.count("OTHER") == kinds.count("COMPLETE") == 23
+    complete = {e["run"]["runId"]: e for e in events if e["eventType"] == "COMPLETE"}
+    for other in (e for e in events if e["eventType"] == "OTHER"):
+        ended = complete[other["run"]["runId"]]
+        assert (other["job"]["namespace"], other["job"]["name"]) == (
+            ended["job"]["namespace"],
+            ended["job"]["name"],
+        )
+        assert [d["name"] for d in other["outputs"]] == [d["name"] for d in ended["outputs"]]
+        assert all("schema" not in d["facets"] for d in ended["inputs"] + ended["outputs"])
+
+
 def test_compiled_sql_and_real_column_types(build):
     _, ws = build
-    orders = [e for e in ws.events() if e["job"]["name"] == "model.floe.orders"][-1]
+    orders = last_of(ws.events(), "model.floe.orders")
     assert '"warehouse"."main"."stg_payments"' in orders["job"]["facets"]["sql"]["query"]
     assert orders["job"]["facets"]["sql"]["dialect"] == "duckdb"
     fields = orders["outputs"][0]["facets"]["schema"]["fields"]
@@ -203,9 +237,10 @@ def test_failing_model_gives_fail_with_dbt_error_and_aborts_downstream(failed_bu
     name = step_name(result)
     nodes = node_events(events, name)
     assert_every_start_closed_once(nodes)
-    final = {e["job"]["name"]: e for e in nodes if e["eventType"] != "START"}
+    final = {e["job"]["name"]: e for e in nodes if e["eventType"] in TERMINAL}
     failed = final["model.floe.stg_orders"]
     assert failed["eventType"] == "FAIL"
+    # dbt's error text, in the terminal event itself: read live from dbt's JSON log file
     assert "no_such_column" in failed["run"]["facets"]["errorMessage"]["message"]
     downstream = [
         "model.floe.orders",
@@ -223,7 +258,7 @@ def test_failing_model_gives_fail_with_dbt_error_and_aborts_downstream(failed_bu
 
 def test_failing_dbt_test_gives_fail(failed_build):
     _, ws = failed_build
-    final = {e["job"]["name"]: e for e in ws.events() if e["eventType"] != "START"}
+    final = {e["job"]["name"]: e for e in ws.events() if e["eventType"] in TERMINAL}
     failed = final["test.floe.unique_stg_payments_payment_id.3744510712"]
     assert failed["eventType"] == "FAIL"
     assert "Got 1 result" in failed["run"]["facets"]["errorMessage"]["message"]

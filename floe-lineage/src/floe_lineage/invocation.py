@@ -4,17 +4,27 @@ This is the core's one stateful piece: it reads dbt facts (``dbt``), builds even
 (``openlineage``), reads the warehouse (``warehouse``) and hands events to an emitter
 (``delivery``). It knows no orchestrator: the caller's ``EmissionContext`` says who runs dbt.
 
-A node's START is emitted live, when dbt starts it (a node dbt skips gets its START when dbt
-reports the skip). Terminal events are emitted when the invocation ends, in the order the nodes
-finished and stamped with their real finish times: only then is dbt's error text known and the
-DuckDB file free to read real column types from. Every START gets exactly one terminal event:
-COMPLETE, FAIL (with dbt's error text) or ABORT (skipped, or still running when dbt stopped).
+Every node's events are sent as dbt reports them, so a process killed mid-run loses none of what
+dbt had finished:
+
+- START when dbt starts the node (a node dbt skips gets its START with the skip);
+- its one terminal event as soon as dbt reports it finished: COMPLETE, FAIL with dbt's error
+  text (read from dbt's JSON log file, ``dbt.log_file``), or ABORT for a skip, with the compiled
+  SQL, inputs and outputs. Where the warehouse can be read while dbt runs (no file lock), the
+  typed schemas, row counts and column lineage are read there and then and go in it too;
+- otherwise (DuckDB: dbt holds the file's lock until it exits) those facts follow, once dbt has
+  exited, in one OTHER event per completed node, for the same run: the run ended as its
+  terminal event said, the OTHER event adds what was learnt since;
+- when dbt stops, every node still running gets ABORT, and the parent job its terminal event.
+
+At the start, runs an earlier, killed process left open are closed with ABORT (``delivery.
+open_runs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +32,7 @@ from typing import Any
 from openlineage.client.event_v2 import RunState
 
 from .dbt.log_events import NodeError, NodeFinished, NodeStarted, read_fact
+from .dbt.log_file import DbtLogFile
 from .dbt.manifest import RUNNABLE_TYPES, DbtGraph, DbtNode
 from .dbt.profile import read_target
 from .dbt.run_results import read_run_results
@@ -43,10 +54,22 @@ from .warehouse import UnsupportedWarehouse, Warehouse, warehouse_for
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 SKIPPED_STATUSES = frozenset({"skipped"})
 COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
+ERROR_TEXT_WAIT = 0.5
+"""Seconds a failed node's terminal event waits for dbt to log its error text."""
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Closed:
+    """A node whose terminal event was sent, and what its facts event may still add."""
+
+    node: DbtNode
+    outcome: NodeOutcome
+    complete_facts: bool
+    """Whether the terminal event already held the warehouse's facts (read during the run)."""
 
 
 class InvocationLineage:
@@ -76,20 +99,25 @@ class InvocationLineage:
         self._counted = COUNTED_MATERIALIZATIONS | ({"view"} if count_view_rows else set())
         self._clock = clock
         self._target_path: Path | None = None
+        self._log_file: DbtLogFile | None = None
         self._graph: DbtGraph | None = None
         self._started: dict[str, datetime] = {}
-        self._finished: dict[str, NodeFinished] = {}
-        self._errors: dict[str, str] = {}
+        self._closed: dict[str, _Closed] = {}
+        self._late_errors: dict[str, str] = {}
 
     def start(self) -> None:
+        """Close what killed runs left open, then START the parent job."""
+        self._emitter.close_orphans()
         with self._emitter.guard("starting the parent job's lineage"):
             self._emitter.emit(events.parent_event(self._context, RunState.START, self._clock()))
 
     def attach(self, target_path: Path, manifest: Mapping[str, Any]) -> None:
-        """The invocation's dbt target folder and the manifest it was selected from. The
-        ``manifest.json`` dbt writes into the target folder before any node runs is preferred:
-        it reflects the profile and variables of this very run."""
+        """The invocation's dbt target folder (where dbt writes ``dbt.log``, its manifest and
+        compiled SQL) and the manifest it was selected from. The ``manifest.json`` dbt writes
+        into the target folder before any node runs is preferred: it reflects the profile and
+        variables of this very run."""
         self._target_path = target_path
+        self._log_file = DbtLogFile(target_path / "dbt.log")
         self._fallback_manifest = manifest
 
     def observe(self, raw_event: Mapping[str, Any]) -> None:
@@ -102,21 +130,27 @@ class InvocationLineage:
             elif isinstance(fact, NodeFinished):
                 if fact.status in SKIPPED_STATUSES and fact.unique_id not in self._started:
                     self._emit_start(fact.unique_id, fact.at)
-                if fact.unique_id in self._started:
-                    self._finished[fact.unique_id] = fact
+                if fact.unique_id in self._started and fact.unique_id not in self._closed:
+                    self._emit_terminal(fact)
             elif isinstance(fact, NodeError):
-                self._errors[fact.unique_id] = fact.message
+                closed = self._closed.get(fact.unique_id)
+                if closed is not None and closed.outcome.message != fact.message:
+                    self._late_errors[fact.unique_id] = fact.message
 
     def finish(self, failure: str | None = None, aborted: bool = False) -> None:
-        """Close every started node, then the parent job: ABORT if ``aborted``, FAIL with
-        ``failure`` if given, else COMPLETE."""
+        """ABORT every node still running, add the warehouse's facts, then end the parent job:
+        ABORT if ``aborted``, FAIL with ``failure`` if given, else COMPLETE."""
         now = self._clock()
-        with self._emitter.guard("finishing the dbt nodes' lineage"):
-            if self._started:
-                self._emit_terminals(now)
+        with self._emitter.guard("aborting the dbt nodes still running"):
+            for unique_id in [u for u in self._started if u not in self._closed]:
+                self._abort(unique_id, now)
+        with self._emitter.guard("adding the warehouse's facts"):
+            self._emit_facts(now)
         with self._emitter.guard("finishing the parent job's lineage"):
             state = RunState.ABORT if aborted else RunState.FAIL if failure else RunState.COMPLETE
             self._emitter.emit(events.parent_event(self._context, state, now, failure))
+
+    # -- node events ------------------------------------------------------------------------
 
     def _graph_for_run(self) -> DbtGraph:
         if self._graph is None:
@@ -136,34 +170,115 @@ class InvocationLineage:
         self._started[unique_id] = at
         self._emitter.emit(events.node_start(self._context, graph, node, at))
 
-    def _emit_terminals(self, now: datetime) -> None:
+    def _emit_terminal(self, finished: NodeFinished) -> None:
         graph = self._graph_for_run()
-        results = read_run_results(self._target_path)
-        outcomes = {uid: self._outcome(uid, results.get(uid, {}), now) for uid in self._started}
-        completed = [uid for uid, o in outcomes.items() if o.state == RunState.COMPLETE]
-        warehouse = self._inspect_warehouse(graph, outcomes, completed)
-        column_lineage: dict[str, dict[str, list[ColumnSource]]] = {}
-        with self._emitter.guard("tracing column lineage"):
-            column_lineage = self._column_lineage(graph, outcomes, completed, warehouse)
-        facts = RunFacts(warehouse, column_lineage)
-        for uid, outcome in sorted(outcomes.items(), key=lambda item: item[1].finished_at):
-            node = graph.node(uid)
-            assert node is not None
-            event = None
-            with self._emitter.guard(f"building the facets of {uid}"):
-                event = events.node_end(self._context, graph, node, outcome, facts)
-            # a fact that breaks a facet must not leave the node's START open
-            self._emitter.emit(
-                event or events.node_end(self._context, graph, node, outcome, NO_FACTS)
-            )
+        node = graph.node(finished.unique_id)
+        assert node is not None  # it was started
+        outcome = self._outcome(node, finished)
+        facts, complete = NO_FACTS, False
+        if outcome.state == RunState.COMPLETE and self._warehouse.reads_during_run:
+            with self._emitter.guard(f"reading the warehouse for {node.unique_id}"):
+                facts = self._facts({node.unique_id: outcome})
+                complete = True
+        self._send_terminal(node, outcome, facts)
+        self._closed[node.unique_id] = _Closed(node, outcome, complete)
 
-    def _inspect_warehouse(
-        self, graph: DbtGraph, outcomes: Mapping[str, NodeOutcome], completed: list[str]
-    ) -> WarehouseFacts:
+    def _abort(self, unique_id: str, now: datetime) -> None:
+        node = self._graph_for_run().node(unique_id)
+        assert node is not None
+        outcome = NodeOutcome(RunState.ABORT, now, message="dbt stopped before this node finished")
+        self._send_terminal(node, outcome, NO_FACTS)
+        self._closed[unique_id] = _Closed(node, outcome, True)
+
+    def _send_terminal(self, node: DbtNode, outcome: NodeOutcome, facts: RunFacts) -> None:
+        graph = self._graph_for_run()
+        event = None
+        with self._emitter.guard(f"building the facets of {node.unique_id}"):
+            event = events.node_end(self._context, graph, node, outcome, facts)
+        # a fact that breaks a facet must not leave the node's START open
+        self._emitter.emit(event or events.node_end(self._context, graph, node, outcome, NO_FACTS))
+
+    def _outcome(self, node: DbtNode, finished: NodeFinished) -> NodeOutcome:
+        if finished.status in SKIPPED_STATUSES:
+            return NodeOutcome(RunState.ABORT, finished.at, finished.status)
+        failed = finished.status in FAILED_STATUSES
+        message = None
+        if failed:
+            logged = (
+                self._log_file.result(node.unique_id, ERROR_TEXT_WAIT) if self._log_file else None
+            )
+            message = (logged or {}).get("message") or f"dbt reported status {finished.status!r}"
+        return NodeOutcome(
+            state=RunState.FAIL if failed else RunState.COMPLETE,
+            finished_at=finished.at,
+            dbt_status=finished.status,
+            message=message,
+            compiled_code=self._compiled_code(node),
+            failures=finished.failures,
+        )
+
+    def _compiled_code(self, node: DbtNode) -> str | None:
+        compiled = node.compiled_file(self._target_path) if self._target_path else None
+        try:
+            return compiled.read_text(encoding="utf-8") if compiled else None
+        except OSError:
+            return None  # not compiled (a seed), or compilation failed
+
+    # -- facts after the terminal event -----------------------------------------------------
+
+    def _emit_facts(self, now: datetime) -> None:
+        """One OTHER event per node whose terminal event lacked facts learnt since."""
+        results = read_run_results(self._target_path)
+        pending = {
+            uid: self._with_run_results(closed.outcome, results.get(uid, {}))
+            for uid, closed in self._closed.items()
+            if closed.outcome.state == RunState.COMPLETE and not closed.complete_facts
+        }
+        facts = NO_FACTS
+        if pending:
+            facts = self._facts(pending)
+        graph = self._graph_for_run()
+        for uid, closed in sorted(self._closed.items(), key=lambda i: i[1].outcome.finished_at):
+            late = self._late_errors.get(uid)
+            if uid not in pending and late is None:
+                continue
+            outcome = pending.get(uid) or replace(closed.outcome, message=late)
+            node_facts = facts if uid in pending else NO_FACTS
+            if uid in pending and not self._has_facts(closed.node, node_facts):
+                continue  # the warehouse told nothing new about it
+            event = None
+            with self._emitter.guard(f"building the facts of {uid}"):
+                event = events.node_facts(
+                    self._context, graph, closed.node, outcome, node_facts, now
+                )
+            if event is not None:
+                self._emitter.emit(event)
+
+    def _facts(self, outcomes: Mapping[str, NodeOutcome]) -> RunFacts:
+        """The warehouse's columns and row counts for these completed nodes' datasets, and the
+        column lineage of the models among them."""
+        warehouse = self._inspect_warehouse(outcomes)
+        lineage: dict[str, dict[str, list[ColumnSource]]] = {}
+        with self._emitter.guard("tracing column lineage"):
+            lineage = self._column_lineage(outcomes, warehouse)
+        return RunFacts(warehouse, lineage)
+
+    def _has_facts(self, node: DbtNode, facts: RunFacts) -> bool:
+        graph = self._graph_for_run()
+        relations = [n.relation for n in graph.inputs(node.unique_id)] + [node.relation]
+        return bool(
+            facts.column_lineage.get(node.unique_id)
+            or any(
+                r in facts.warehouse.columns or r in facts.warehouse.row_counts for r in relations
+            )
+        )
+
+    def _inspect_warehouse(self, outcomes: Mapping[str, NodeOutcome]) -> WarehouseFacts:
         """Columns of every dataset read or written, row counts of tables written."""
-        written = [o for o in map(graph.output, completed) if o is not None]
+        graph = self._graph_for_run()
+        written = [o for o in map(graph.output, outcomes) if o is not None]
         read = [n.relation for uid in outcomes for n in graph.inputs(uid)]
-        with self._emitter.guard(f"reading columns and row counts from {self._warehouse.namespace}"):
+        with self._emitter.guard(f"reading columns and row counts in {self._warehouse.namespace}"):
             return self._warehouse.inspect(
                 describe=[*(o.relation for o in written), *read],
                 count=[o.relation for o in written if o.materialized in self._counted],
@@ -171,52 +286,34 @@ class InvocationLineage:
         return WarehouseFacts()
 
     def _column_lineage(
-        self,
-        graph: DbtGraph,
-        outcomes: Mapping[str, NodeOutcome],
-        completed: list[str],
-        warehouse: WarehouseFacts,
+        self, outcomes: Mapping[str, NodeOutcome], warehouse: WarehouseFacts
     ) -> dict[str, dict[str, list[ColumnSource]]]:
         """Column lineage of every completed model; a model whose SQL cannot be analysed gets
         none, and a warning that says why."""
+        graph = self._graph_for_run()
         tasks = []
-        for uid in completed:
+        for uid, outcome in outcomes.items():
             node = graph.node(uid)
-            sql = outcomes[uid].compiled_code
+            sql = outcome.compiled_code
             if node is None or node.resource_type != "model" or not sql:
                 continue
             inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
             output = warehouse.columns.get(node.relation, []) if node.relation else []
             tasks.append((uid, sql, self._warehouse.dialect, inputs, output))
         found = {}
-        for uid, traced in trace_models(tasks):
-            if isinstance(traced, str):
-                self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {traced}")
+        for uid, result in trace_models(tasks):
+            if isinstance(result, str):
+                self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {result}")
             else:
-                found[uid] = traced
+                found[uid] = result
         return found
 
-    def _outcome(self, unique_id: str, result: Mapping[str, Any], now: datetime) -> NodeOutcome:
-        finished = self._finished.get(unique_id)
-        if finished is None:
-            return NodeOutcome(RunState.ABORT, now, message="dbt stopped before this node finished")
-        if finished.status in SKIPPED_STATUSES:
-            return NodeOutcome(RunState.ABORT, finished.at, finished.status)
-        failed = finished.status in FAILED_STATUSES
-        return NodeOutcome(
-            state=RunState.FAIL if failed else RunState.COMPLETE,
-            finished_at=finished.at,
-            dbt_status=finished.status,
-            message=(
-                result.get("message")
-                or self._errors.get(unique_id)
-                or f"dbt reported status {finished.status!r}"
-            )
-            if failed
-            else None,
-            compiled_code=result.get("compiled_code"),
-            failures=result.get("failures"),
-        )
+    @staticmethod
+    def _with_run_results(outcome: NodeOutcome, result: Mapping[str, Any]) -> NodeOutcome:
+        """``run_results.json`` fills in what the live events could not give (compiled SQL)."""
+        if outcome.compiled_code or not result.get("compiled_code"):
+            return outcome
+        return replace(outcome, compiled_code=result["compiled_code"])
 
     def _guarded(self, extra_facets: ExtraFacets) -> ExtraFacets:
         """The caller's facet callable, made harmless: its errors cost its facets, not events."""

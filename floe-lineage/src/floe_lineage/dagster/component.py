@@ -35,7 +35,9 @@ from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjec
 from rfc3986_validator import validate_rfc3986
 
 from .. import __version__
-from ..delivery.config import DEFAULT_DELIVERY_TIMEOUT
+from ..dbt.environment import environment
+from ..dbt.log_file import JSON_FILE_LOG
+from ..delivery.config import DEFAULT_DELIVERY_BUDGET, DEFAULT_DELIVERY_TIMEOUT
 from ..delivery.emitter import LineageEmitter
 from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
@@ -79,10 +81,17 @@ class LineageSettings(dg.Resolvable):
     delivery_timeout: Annotated[
         float,
         Resolver.default(
-            description="Seconds an HTTP delivery may take before events are spooled"
-            " (`timeout` in openlineage.yml overrides it)."
+            description="Seconds one HTTP request may take, in all, before the backend counts as"
+            " down and events are spooled (`timeout` in openlineage.yml overrides it)."
         ),
     ] = DEFAULT_DELIVERY_TIMEOUT
+    delivery_budget: Annotated[
+        float,
+        Resolver.default(
+            description="Seconds a run may wait at its end for a remote backend to take its"
+            " events; what is left is spooled."
+        ),
+    ] = DEFAULT_DELIVERY_BUDGET
     extra_facets: Annotated[
         str | None,
         Resolver.default(
@@ -161,7 +170,8 @@ class DbtProjectWithLineage(DbtProjectComponent):
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
         event also fed to the lineage of this step."""
         with self._step_lineage(context, dbt) as lineage:
-            invocation = dbt.cli(self.get_cli_args(context), context=context)
+            with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
+                invocation = dbt.cli(self.get_cli_args(context), context=context)
             lineage.attach(invocation.target_path, invocation.manifest)
             events = DbtEventIterator(_observed(invocation, lineage, context), invocation)
             if "column_metadata" in self.include_metadata:
@@ -189,6 +199,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
             strict=settings.strict,
             log=context.log,
             delivery_timeout=settings.delivery_timeout,
+            delivery_budget=settings.delivery_budget,
         ) as emitter:
             lineage = lineage_of_dbt_project(
                 emitter,

@@ -25,6 +25,8 @@ class NodeFinished:
     status: str
     """dbt's node status: success, error, pass, fail, warn, skipped, no-op ..."""
     at: datetime
+    failures: int | None = None
+    """Rows a dbt test found failing."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def read_fact(raw_event: Mapping[str, Any]) -> NodeFact | None:
             unique_id,
             node_info.get("node_status") or str(data.get("status", "")).lower(),
             parse_time(node_info.get("node_finished_at") or info["ts"]),
+            data.get("num_failures"),
         )
     if name == "SkippingDetails":
         return NodeFinished(unique_id, "skipped", parse_time(info["ts"]))

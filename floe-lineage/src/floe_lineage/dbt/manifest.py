@@ -59,6 +59,17 @@ class DbtNode:
     def column_meta(self) -> dict[str, dict[str, Any]]:
         return {name: merged_meta(column) for name, column in self.columns.items()}
 
+    def compiled_file(self, target_path: Path) -> Path | None:
+        """Where dbt writes this node's compiled SQL under ``target_path``, as dbt names it
+        (a file of its own, or, for a generic test, ``<yml file>/<test>.sql``)."""
+        props = self.properties
+        path, original = props.get("path"), props.get("original_file_path")
+        if not (path and original and props.get("package_name")):
+            return None
+        same_file = Path(path).name == Path(original).name
+        relative = Path(original) if same_file else Path(original) / path
+        return target_path / "compiled" / props["package_name"] / relative
+
 
 class DbtGraph:
     """Index of a dbt manifest: nodes by unique id and the datasets each one reads.

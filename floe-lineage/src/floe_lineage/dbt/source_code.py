@@ -1,4 +1,8 @@
-"""Where the dbt project's code lives in git, for ``sourceCodeLocation`` facets."""
+"""Where the dbt project's code lives in git, for ``sourceCodeLocation`` facets.
+
+Remote URLs lose their userinfo and query string (``https://gitlab-ci-token:<token>@host/...``
+becomes ``https://host/...``, ``git@host:org/repo`` becomes ``host:org/repo``) before anything
+sees them: credentials never reach an event."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -13,7 +18,8 @@ class GitCheckout:
     url: str
     """The repository as a URI: the ``origin`` remote, else the local ``file://`` path."""
     remote: str | None
-    """The ``origin`` remote exactly as configured (may be scp-like ``git@host:org/repo.git``)."""
+    """The ``origin`` remote as configured, without userinfo (may be scp-like
+    ``host:org/repo.git``)."""
     commit: str
     branch: str | None
     project_path: str
@@ -29,7 +35,8 @@ def git_checkout(folder: Path) -> GitCheckout | None:
     except (OSError, subprocess.CalledProcessError, ValueError):
         return None
     try:
-        (remote,) = _git(folder, "config", "--get", "remote.origin.url")
+        (configured,) = _git(folder, "config", "--get", "remote.origin.url")
+        remote: str | None = without_userinfo(configured)
     except (subprocess.CalledProcessError, ValueError):
         remote = None
     root = Path(top)
@@ -50,9 +57,19 @@ def _git(folder: Path, *args: str) -> list[str]:
     return done.stdout.split()
 
 
+def without_userinfo(remote: str) -> str:
+    """A git remote without the user, password or token before its host (nor a query string,
+    where a token could hide)."""
+    if "://" in remote:
+        parts = urlsplit(remote)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host, query="", fragment=""))
+    return re.sub(r"^[^@/:]+@(?=[^:/]+:)", "", remote)  # scp-like user@host:path
+
+
 def _as_uri(remote: str) -> str:
-    """``git@host:org/repo.git`` -> ``ssh://git@host/org/repo.git``; URIs stay as they are."""
-    scp_like = re.fullmatch(r"(?P<user>[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)", remote)
+    """``host:org/repo.git`` -> ``ssh://host/org/repo.git``; URIs stay as they are."""
+    scp_like = re.fullmatch(r"(?P<host>[^:/@]+):(?P<path>[^/].*)", remote)
     if "://" not in remote and scp_like:
-        return f"ssh://{scp_like['user'] or ''}{scp_like['host']}/{scp_like['path']}"
+        return f"ssh://{scp_like['host']}/{scp_like['path']}"
     return remote

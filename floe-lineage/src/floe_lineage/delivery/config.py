@@ -7,9 +7,11 @@ being run, then ``~/.openlineage/openlineage.yml``. Values may reference environ
 secrets such as API keys belong there, never in the file.
 A relative file-transport path is resolved against the folder of the config file.
 
-Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` is the
-delivery budget (0.8 s) and ``retry.total`` is 0, because undelivered events are spooled and
-replayed instead of retried while dbt waits.
+Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` (0.8 s) bounds
+each request, in all, not only between bytes (``null`` cannot lift that bound), and
+``retry.total`` is 0, because undelivered events are spooled and replayed instead of retried
+while dbt waits. Values of the wrong type, unknown auth types and the like are refused with the
+file and the key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,10 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport, get_default_factory
 
 DEFAULT_DELIVERY_TIMEOUT = 0.8
+DEFAULT_DELIVERY_BUDGET = 2.0
+"""Seconds a run may wait, at its end, for a remote backend to take its queued events."""
+AUTH_TYPES = ("api_key", "jwt", "oauth2")
+DOTTED_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
@@ -48,6 +55,21 @@ class LineageConfig:
     def spool_file(self) -> Path:
         """Where undelivered events wait for ``replay``."""
         return self.home / ".lineage" / "spool.jsonl"
+
+    @property
+    def open_runs_file(self) -> Path:
+        """Where the runs this machine opened and has not closed yet are recorded."""
+        return self.home / ".lineage" / "open-runs.jsonl"
+
+    @property
+    def delivery_deadline(self) -> float | None:
+        """The longest ``timeout`` of the configured HTTP transports, if any sets one."""
+        timeouts = [
+            t["timeout"]
+            for t in _transports(self.client_config.get("transport", {}))
+            if t.get("type") == "http" and isinstance(t.get("timeout"), (int, float))
+        ]
+        return max(timeouts, default=None)
 
     @property
     def needs_client(self) -> bool:
@@ -125,8 +147,8 @@ def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) 
         raise LineageConfigError(f"{path}: expected a mapping with a 'transport' mapping")
     secrets: list[str] = []
     config = _expand(loaded, path, secrets)
-    for transport in _transports(config["transport"]):
-        _prepare(transport, path, delivery_timeout)
+    for where, transport in _located(config["transport"], "transport", path):
+        _prepare(transport, f"{path}: {where}", path, delivery_timeout)
     return LineageConfig(path, config, tuple(s for s in secrets if s), path.parent)
 
 
@@ -154,7 +176,7 @@ def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
 
 
 def _transports(transport: dict[str, Any]) -> list[dict[str, Any]]:
-    """The transport and, for a composite one, every transport inside it."""
+    """The transport and, for a composite one, every transport inside it (as loaded)."""
     nested = transport.get("transports")
     children = list(nested.values()) if isinstance(nested, dict) else list(nested or [])
     found = [transport]
@@ -164,23 +186,77 @@ def _transports(transport: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _prepare(transport: dict[str, Any], path: Path, delivery_timeout: float) -> None:
+def _located(transport: Any, where: str, path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each transport with its key path (``transport.transports.local``), checking types."""
+    if not isinstance(transport, dict):
+        raise LineageConfigError(
+            f"{path}: {where} must be a mapping, not {type(transport).__name__}"
+        )
+    yield where, transport
+    if "transports" not in transport:
+        return
+    nested = transport["transports"]
+    if isinstance(nested, dict):
+        children = [(f"{where}.transports.{key}", child) for key, child in nested.items()]
+    elif isinstance(nested, list):
+        children = [(f"{where}.transports[{i}]", child) for i, child in enumerate(nested)]
+    else:
+        raise LineageConfigError(
+            f"{path}: {where}.transports must be a list or a mapping of transports,"
+            f" not {type(nested).__name__}"
+        )
+    for child_where, child in children:
+        if child is not None:  # the client skips empty entries of a mapping
+            yield from _located(child, child_where, path)
+
+
+def _prepare(transport: dict[str, Any], at: str, path: Path, delivery_timeout: float) -> None:
+    """Check and complete one transport; ``at`` names it in errors (file and key)."""
     kind = transport.get("type")
     if not kind:
-        raise LineageConfigError(f"{path}: a transport has no 'type'")
+        raise LineageConfigError(f"{at} has no 'type'")
+    if not isinstance(kind, str):
+        raise LineageConfigError(f"{at}.type must be a string, not {type(kind).__name__}")
     if kind == "http":
-        transport.setdefault("timeout", delivery_timeout)
-        transport.setdefault("retry", {"total": 0})
-        auth = transport.get("auth")
-        if isinstance(auth, dict) and auth.get("type") == "api_key" and not auth.get("apiKey"):
-            del transport["auth"]  # ${OPENLINEAGE_API_KEY:-} left empty: no key, no auth header
-    if kind == "file" and "://" not in str(transport.get("log_file_path", "")):
-        transport["log_file_path"] = str(_writable_file(transport, path))
+        _prepare_http(transport, at, delivery_timeout)
+    if kind == "file":
+        log_file_path = transport.get("log_file_path")
+        if not log_file_path:
+            raise LineageConfigError(f"{at}: the file transport needs 'log_file_path'")
+        if not isinstance(log_file_path, str):
+            raise LineageConfigError(
+                f"{at}.log_file_path must be a path or URL, not {type(log_file_path).__name__}"
+            )
+        if "://" not in log_file_path:
+            transport["log_file_path"] = str(_writable_file(transport, at, path))
+    if "append" in transport and not isinstance(transport["append"], bool):
+        raise LineageConfigError(f"{at}.append must be true or false")
 
 
-def _writable_file(transport: dict[str, Any], path: Path) -> Path:
-    if not transport.get("log_file_path"):
-        raise LineageConfigError(f"{path}: the file transport needs 'log_file_path'")
+def _prepare_http(transport: dict[str, Any], at: str, delivery_timeout: float) -> None:
+    timeout = transport.setdefault("timeout", delivery_timeout)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise LineageConfigError(f"{at}.timeout must be a number of seconds above 0")
+    retry = transport.setdefault("retry", {"total": 0})
+    if not isinstance(retry, dict):
+        raise LineageConfigError(f"{at}.retry must be a mapping (e.g. total: 0)")
+    if "auth" not in transport:
+        return
+    auth = transport["auth"]
+    if not isinstance(auth, dict) or not isinstance(auth.get("type"), str):
+        raise LineageConfigError(f"{at}.auth must be a mapping with a 'type'")
+    if auth["type"] not in AUTH_TYPES and not DOTTED_PATH.fullmatch(auth["type"]):
+        raise LineageConfigError(
+            f"{at}.auth.type {auth['type']!r} is not one of {', '.join(AUTH_TYPES)}"
+            " or the import path of a TokenProvider class"
+        )
+    if auth["type"] == "api_key" and not auth.get("apiKey"):
+        del transport["auth"]  # ${OPENLINEAGE_API_KEY:-} left empty: no key, no auth header
+
+
+def _writable_file(transport: dict[str, Any], at: str, path: Path) -> Path:
     log_file = Path(transport["log_file_path"]).expanduser()
     if not log_file.is_absolute():
         log_file = path.parent / log_file
@@ -188,9 +264,9 @@ def _writable_file(transport: dict[str, Any], path: Path) -> Path:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LineageConfigError(
-            f"{path}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"
+            f"{at}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"
         ) from exc
     target = log_file if log_file.exists() else log_file.parent
     if (transport.get("append") and log_file.is_dir()) or not os.access(target, os.W_OK):
-        raise LineageConfigError(f"{path}: log_file_path {log_file} is not a writable file")
+        raise LineageConfigError(f"{at}: log_file_path {log_file} is not a writable file")
     return log_file

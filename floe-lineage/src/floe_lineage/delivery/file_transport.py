@@ -4,8 +4,10 @@ Registered with the client's transport factory for ``type: file`` when ``floe_li
 is imported, so it serves a top-level ``file`` transport and every ``file`` child of a
 ``composite`` one alike. With ``append: true`` and a local path (no URL scheme, or ``file://``) it
 keeps the file open with ``O_APPEND`` and writes each event as one line in one ``write`` call:
-appends from concurrent processes then never interleave (on a local filesystem). Everything else
-(``append: false``, ``s3://``, ``memory://`` and other fsspec URLs) is the stock transport.
+appends from concurrent processes then never interleave (on a local filesystem). A write cut
+short (a full disk) is truncated away and raised, and a torn line left by a process that died
+mid-write is cut when the file is opened, so the file only ever holds whole events. Everything
+else (``append: false``, ``s3://``, ``memory://`` and other fsspec URLs) is the stock transport.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.request import url2pathname
 from openlineage.client.transport import register_transport
 from openlineage.client.transport.file import FileConfig, FileTransport
 
+from .locking import append, open_for_append
 from .serialization import event_line
 
 
@@ -38,11 +41,8 @@ class AppendingFileTransport(FileTransport):
         data = event_line(event)
         try:
             if self._fd is None:
-                self._local_path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self._local_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            written = os.write(self._fd, data)
-            while written < len(data):  # only on a full disk or a signal
-                written += os.write(self._fd, data[written:])
+                self._fd = open_for_append(self._local_path)
+            append(self._fd, data)
         except OSError as error:
             raise RuntimeError(f"cannot write to {self._local_path}: {error}") from error
 

@@ -1,45 +1,102 @@
-"""An exclusive lock on an open file, shared by processes: ``fcntl.flock`` on POSIX,
-``msvcrt.locking`` on Windows. Chosen when a lock is taken, so importing floe-lineage needs
-neither module."""
+"""JSON-lines files shared by processes, never left with a torn line.
+
+- ``exclusive(path)``: an exclusive lock on ``<path>.lock`` (``fcntl.flock`` on POSIX,
+  ``msvcrt.locking`` on Windows, chosen when a lock is taken, so importing floe-lineage needs
+  neither module). The lock has a file of its own, so ``replace`` can swap the data file.
+- ``append(fd_or_path, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is
+  truncated back, so the file holds whole lines only, and the error is raised.
+- ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write.
+- ``replace(path, data)``: the file's new content, atomically (a temporary file renamed over it).
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+_log = logging.getLogger(__name__)
+CHUNK = 65536
 
 
 @contextmanager
-def locked(path: Path, mode: str) -> Iterator[Any]:
-    """``path`` opened with ``mode`` under an exclusive lock (held until the block ends)."""
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (through ``<path>.lock``) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open(mode, encoding=None if "b" in mode else "utf-8") as handle:
+    with open(path.with_name(path.name + ".lock"), "a+b") as handle:
         release = _lock(handle)
         try:
-            yield handle
+            yield
         finally:
-            handle.flush()
             release()
 
 
-def _lock(handle: Any) -> Any:
+def open_for_append(path: Path) -> int:
+    """A descriptor appending to ``path`` (created with its folder), its torn tail repaired."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    repair_tail(fd, path)
+    return fd
+
+
+def append(fd: int, data: bytes) -> None:
+    """Write ``data`` at the end in one call; if the write is cut short, truncate it away
+    again and raise ``OSError``."""
+    written = os.write(fd, data)
+    if written < len(data):
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        os.ftruncate(fd, end - written)
+        raise OSError(28, f"only {written} of {len(data)} bytes written (disk full?); undone")
+
+
+def repair_tail(fd: int, path: Path) -> int:
+    """Cut whatever follows the last newline (a line whose write was cut short); returns the
+    number of bytes removed."""
+    size = os.fstat(fd).st_size
+    if size == 0 or _read_at(fd, 1, size - 1) == b"\n":
+        return 0
+    end = size
+    while end > 0:
+        start = max(0, end - CHUNK)
+        newline = _read_at(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    _log.warning("removed a torn line of %d bytes at the end of %s", size - end, path)
+    return size - end
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    os.lseek(fd, offset, os.SEEK_SET)  # reads only: O_APPEND writes go to the end regardless
+    return os.read(fd, size)
+
+
+def replace(path: Path, data: bytes) -> None:
+    """Give ``path`` the content ``data`` at once: readers see the old or the new file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _lock(handle: object) -> object:
     """Take the lock; return the function that releases it."""
+    fd = handle.fileno()  # type: ignore[attr-defined]
     try:
         fcntl = importlib.import_module("fcntl")
     except ImportError:
-        msvcrt = importlib.import_module("msvcrt")  # Windows: lock the first byte
-        position = handle.tell()
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+        msvcrt = importlib.import_module("msvcrt")  # Windows: lock the lock file's first byte
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
 
         def release_msvcrt() -> None:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
-        handle.seek(position, os.SEEK_SET)
         return release_msvcrt
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    return lambda: fcntl.flock(handle, fcntl.LOCK_UN)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return lambda: fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,47 +1,75 @@
 """The spool: events that could not be delivered, kept in order until ``replay`` sends them.
 
-Written and drained under an exclusive lock, so concurrent runs and a replay never interleave.
+Events are appended under an exclusive lock, each as one whole line (a write cut short by a full
+disk is undone and counted by the emitter). ``drain`` sends them in order and commits its
+progress after every event sent, so a replay killed midway sends at most the event that was in
+flight again; it then keeps only what is left, swapped in atomically.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .locking import locked
+from .locking import append, exclusive, open_for_append, replace
 from .serialization import event_line
 
 
 class Spool:
-    """Events that could not be delivered, kept in order until ``replay`` sends them."""
+    """Events that could not be delivered, in the order they were made."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.progress = path.with_name(path.name + ".sent")
+        """``<inode> <offset>``: how far a replay of that very file got."""
 
     def add(self, event: Any) -> None:
-        with locked(self.path, "ab") as handle:
-            handle.write(event_line(event))
+        """Append ``event``; raises ``OSError`` (nothing written) when it cannot."""
+        with exclusive(self.path):
+            fd = open_for_append(self.path)
+            try:
+                append(fd, event_line(event))
+            finally:
+                os.close(fd)
 
-    def drain(self, send: Any) -> tuple[int, int, Exception | None]:
+    def drain(self, send: Callable[[dict[str, Any]], Any]) -> tuple[int, int, Exception | None]:
         """Send the spooled events in order with ``send(event_dict)``. At the first failure the
         rest stay spooled, in order. Returns (sent, still spooled, the failure)."""
         if not self.path.exists():
             return 0, 0, None
         failure: Exception | None = None
-        with locked(self.path, "r+") as handle:
-            lines = [line for line in handle.read().splitlines() if line.strip()]
-            kept: list[str] = []
-            for line in lines:
-                if kept:  # keep the order: once one fails, the rest wait behind it
-                    kept.append(line)
-                    continue
-                try:
-                    send(json.loads(line))
-                except Exception as exc:
-                    failure = exc
-                    kept.append(line)
-            handle.seek(0)
-            handle.truncate()
-            handle.writelines(line + "\n" for line in kept)
-        return len(lines) - len(kept), len(kept), failure
+        sent = 0
+        with exclusive(self.path):
+            data = self.path.read_bytes()
+            inode = os.stat(self.path).st_ino
+            offset = self._committed(inode, len(data))
+            while offset < len(data):
+                end = data.find(b"\n", offset)
+                end = len(data) if end < 0 else end + 1
+                line = data[offset:end]
+                if line.strip():
+                    try:
+                        send(json.loads(line))
+                    except Exception as exc:
+                        failure = exc
+                        break
+                    sent += 1
+                offset = end
+                replace(self.progress, f"{inode} {offset}".encode())
+            rest = data[offset:]
+            replace(self.path, rest)  # a new file: the progress recorded no longer applies
+            self.progress.unlink(missing_ok=True)
+        return sent, sum(1 for line in rest.splitlines() if line.strip()), failure
+
+    def _committed(self, inode: int, size: int) -> int:
+        """Where an earlier replay of this very file (same inode) stopped, else 0."""
+        try:
+            recorded_inode, offset = self.progress.read_text().split()
+        except (OSError, ValueError):
+            return 0
+        if int(recorded_inode) != inode or not 0 <= int(offset) <= size:
+            return 0
+        return int(offset)

@@ -99,7 +99,23 @@ def node_start(ctx: EmissionContext, graph: DbtGraph, node: DbtNode, at: datetim
 def node_end(
     ctx: EmissionContext, graph: DbtGraph, node: DbtNode, outcome: NodeOutcome, run: RunFacts
 ) -> RunEvent:
+    """The node's terminal event: COMPLETE, FAIL or ABORT at its finish time."""
     return _node_event(ctx, graph, node, outcome.state, outcome.finished_at, outcome, run)
+
+
+def node_facts(
+    ctx: EmissionContext,
+    graph: DbtGraph,
+    node: DbtNode,
+    outcome: NodeOutcome,
+    run: RunFacts,
+    at: datetime,
+) -> RunEvent:
+    """An OTHER event of a node's run, after its terminal event: the node as the terminal event
+    described it, with what was learnt since (the warehouse's typed schemas, row counts and
+    column lineage, read once dbt released the database; error text dbt printed late). It
+    changes nothing about how the run ended."""
+    return _node_event(ctx, graph, node, RunState.OTHER, at, outcome, run)
 
 
 def parent_event(
@@ -178,7 +194,7 @@ def _node_event(
                 outputFacets=facets.output_statistics(
                     p, run.warehouse.row_counts.get(output.relation)
                 )
-                if state == RunState.COMPLETE
+                if outcome is not None and outcome.state == RunState.COMPLETE
                 else {},
             )
         ]

@@ -11,10 +11,8 @@ written, ``env_var`` references included), which the components find through
 from __future__ import annotations
 
 import importlib
-import os
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
 from dagster_shared.utils.config import load_toml_as_dict
 
 from ..dagster import DbtProjectWithLineage
+from ..dbt.environment import environment
 from ..dbt.profile import read_target, write_profiles
 from ..tools.events_file import read_events
 from ..warehouse import warehouse_for
@@ -54,7 +53,7 @@ def capture_lineage(project_root: Path, folder: Path) -> Lineage:
         "OPENLINEAGE_CONFIG": str(config),
         "OPENLINEAGE_DISABLED": None,
     }
-    with _environment(isolated):
+    with environment(isolated):
         _check_isolated(project_root, profiles_dir)
         result = _materialize_dbt_assets(load_definitions(project_root))
     events = list(read_events(events_file)) if events_file.is_file() else []
@@ -163,23 +162,3 @@ def _dg_project(project_root: Path) -> Mapping[str, Any]:
         raise CaptureError(f"{project_root} has no pyproject.toml: not a dg project")
     loaded = load_toml_as_dict(pyproject)
     return loaded.get("tool", {}).get("dg", {}).get("project", {})
-
-
-@contextmanager
-def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """``values`` set (None: unset) for the block, the previous ones restored after it."""
-    previous = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            _set(name, value)
-        yield
-    finally:
-        for name, value in previous.items():
-            _set(name, value)
-
-
-def _set(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value

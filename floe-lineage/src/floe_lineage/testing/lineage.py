@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..dbt.manifest import DbtGraph, run_manifest
-from ..tools.check import TERMINAL, check_run, runs_of
+from ..tools.check import check_run, runs_of
 from ..tools.validation import event_problems
+from ..tools.views import dbt_node_views
 from .snapshot import normalized_view
 
 MAX_LISTED = 25
@@ -89,7 +90,9 @@ class Lineage:
             if source_name in job.inputs:
                 return job
         found = (
-            "; ".join(f"{j.name} writes it reading {sorted(j.inputs) or 'nothing'}" for j in writers)
+            "; ".join(
+                f"{j.name} writes it reading {sorted(j.inputs) or 'nothing'}" for j in writers
+            )
             or "no job writes it"
         )
         raise AssertionError(f"no lineage edge {source_name} -> {target_name}: {found}")
@@ -152,14 +155,8 @@ class Lineage:
 
     @cached_property
     def _jobs(self) -> dict[str, JobView]:
-        final: dict[str, Mapping[str, Any]] = {}
-        for event in self.events:
-            job = event.get("job", {})
-            if job.get("facets", {}).get("jobType", {}).get("integration") != "DBT":
-                continue
-            if event.get("eventType") in TERMINAL or job.get("name") not in final:
-                final[job["name"]] = event
-        return {name: JobView(name, event) for name, event in final.items()}
+        """Every dbt node's job as its events describe it in the end."""
+        return {name: JobView(name, view) for name, view in dbt_node_views(self.events).items()}
 
     @cached_property
     def _datasets(self) -> dict[str, Mapping[str, Any]]:
@@ -228,7 +225,11 @@ class DatasetView:
             if key in self.description.get(part, {}):
                 return self.description[part][key]
         present = sorted(
-            {k for part in ("facets", "outputFacets", "inputFacets") for k in self.description.get(part, {})}
+            {
+                k
+                for part in ("facets", "outputFacets", "inputFacets")
+                for k in self.description.get(part, {})
+            }
         )
         raise AssertionError(f"dataset {self.name} has no {key!r} facet; it has {present}")
 
@@ -327,5 +328,7 @@ def _pick(asked: str, matches: list[Any], present: list[str], kind: str) -> Any:
 def _fail_if(problems: Sequence[str], headline: str) -> None:
     if problems:
         shown = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        more = (
+            f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        )
         raise AssertionError(f"{headline}:\n{shown}{more}")

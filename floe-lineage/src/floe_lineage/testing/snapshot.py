@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..tools.check import TERMINAL
+from ..tools.views import dbt_node_views
 
 HEADER = (
     "# floe-lineage snapshot: the lineage of one run, without times, run ids or machine paths.\n"
@@ -24,13 +24,7 @@ HEADER = (
 
 def normalized_view(events: Iterable[Mapping[str, Any]]) -> str:
     """The snapshot text of a run's events."""
-    jobs: dict[str, Mapping[str, Any]] = {}
-    for event in events:
-        job = event.get("job", {})
-        if job.get("facets", {}).get("jobType", {}).get("integration") != "DBT":
-            continue
-        if event.get("eventType") in TERMINAL or job.get("name") not in jobs:
-            jobs[job["name"]] = event
+    jobs = dbt_node_views(events)
     datasets: dict[str, Mapping[str, Any]] = {}
     lines = [HEADER, "jobs:"]
     for name in sorted(jobs):

@@ -15,6 +15,7 @@ from ..dbt.manifest import DbtGraph
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 EVENT_TYPES = TERMINAL | {"START", "RUNNING", "OTHER"}
+RECOVER_HINT = "close the runs a killed process left open with: floe-lineage recover"
 
 
 @dataclass
@@ -73,8 +74,7 @@ def check_run(
     for run in by_run.values():
         job = run[0].get("job", {}).get("name", "?")
         types = [e.get("eventType") for e in run]
-        if types[0] != "START" or len([t for t in types if t in TERMINAL]) != 1:
-            report.problems.append(f"{job}: expected START then one terminal event, got {types}")
+        report.problems += [f"{job}: {p}" for p in sequence_problems(types)]
         job_type = run[0].get("job", {}).get("facets", {}).get("jobType", {})
         if job_type.get("integration") != "DBT":
             continue  # the parent job that ran dbt
@@ -84,11 +84,41 @@ def check_run(
             continue
         seen.add(job)
         report.nodes += 1
-        final = types[-1]
+        final = next((t for t in types if t in TERMINAL), types[-1])
         report.states[final] = report.states.get(final, 0) + 1
         report.problems += [f"{job}: {p}" for p in edge_problems(run, graph, job)]
     report.not_run = sorted(uid for uid in graph.runnable_ids() if uid not in seen)
     return report
+
+
+def sequence_problems(types: Sequence[str]) -> list[str]:
+    """What is wrong with the event types of one run, in order: it must be a START, then
+    exactly one terminal event; RUNNING may come before it and OTHER (facts added later)
+    anywhere after the START."""
+    if types[:1] != ["START"] or len([t for t in types if t in TERMINAL]) != 1:
+        return [f"expected START then one terminal event, got {list(types)}"]
+    terminal = next(i for i, t in enumerate(types) if t in TERMINAL)
+    after = [t for t in types[terminal + 1 :] if t != "OTHER"]
+    if after:
+        return [f"{after[0]} after the terminal event {types[terminal]} of the same run"]
+    if "START" in types[1:]:
+        return [f"a second START in {list(types)}"]
+    return []
+
+
+def open_runs(events: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Runs anywhere in ``events`` that were started and never ended, one description each."""
+    started: dict[str, Mapping[str, Any]] = {}
+    for event in events:
+        run_id = event.get("run", {}).get("runId", "?")
+        if event.get("eventType") == "START":
+            started.setdefault(run_id, event)
+        elif event.get("eventType") in TERMINAL:
+            started.pop(run_id, None)
+    return [
+        f"{e.get('job', {}).get('name', '?')} (run {run_id}, started {e.get('eventTime')})"
+        for run_id, e in started.items()
+    ]
 
 
 def edge_problems(run: Sequence[Mapping[str, Any]], graph: DbtGraph, job: str) -> list[str]:
@@ -97,6 +127,8 @@ def edge_problems(run: Sequence[Mapping[str, Any]], graph: DbtGraph, job: str) -
     expected_outputs = {output.relation.name} if output and output.relation else set()
     problems = []
     for event in run:
+        if not event.get("inputs") and not event.get("outputs"):
+            continue  # an ABORT sent for a run a killed process left open names no datasets
         inputs = {d.get("name") for d in event.get("inputs", [])}
         outputs = {d.get("name") for d in event.get("outputs", [])}
         if inputs != expected_inputs:

@@ -1,9 +1,10 @@
 """``floe-lineage``: look at, check and deliver captured lineage, from a project's folder.
 
 ``summary`` prints one line per captured run; ``check`` verifies a run's events against the dbt
-manifest and the OpenLineage schemas (exit 1 on problems); ``report`` writes a self-contained
-HTML lineage graph; ``replay`` sends the spooled, undelivered events. Events default to the file
-the configured file transport writes, and the run to the last one captured.
+manifest and the OpenLineage schemas, and finds runs left open anywhere in the file (exit 1 on
+problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the spooled,
+undelivered events; ``recover`` closes, with ABORT, the runs a killed process left open. Events
+default to the file the configured file transport writes, and the run to the last one captured.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from ..dbt.manifest import DbtGraph, run_manifest
 from ..delivery.config import LineageConfigError, resolve_config
+from ..delivery.emitter import LineageEmitter, redact
 from ..delivery.spool import Spool
-from .check import check_run, runs_of
+from .check import RECOVER_HINT, check_run, open_runs, runs_of
 from .events_file import read_events
 from .report import render_report
 from .summary import summary_lines
@@ -51,10 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
     command("replay", "send the spooled (undelivered) events")
+    command("recover", "ABORT the runs a killed process left open")
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
             return replay_spool(args.config)
+        if args.command == "recover":
+            return recover(args.config)
         path = args.events or configured_events_file(args.config)
         if not path.is_file():
             raise LineageConfigError(f"no events file at {path}")
@@ -64,13 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         run_id, run_events = pick_run(events, args.run)
         if args.command == "check":
-            return check_events(run_id, run_events, args.manifest)
+            return check_events(run_id, run_events, args.manifest, open_runs(events))
         out = args.out or path.parent / "report.html"
         out.write_text(render_report(run_events, f"Lineage of run {run_id}"), "utf-8")
         print(f"report: {out.resolve()}")
         return 0
     except (LineageConfigError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 
@@ -86,8 +91,14 @@ def pick_run(
     return chosen, runs[chosen]
 
 
-def check_events(run_id: str, events: Sequence[Mapping[str, Any]], manifest: Path | None) -> int:
-    """Print the check of one run; 0 when complete, matching the DAG and schema-valid."""
+def check_events(
+    run_id: str,
+    events: Sequence[Mapping[str, Any]],
+    manifest: Path | None,
+    left_open: Sequence[str] = (),
+) -> int:
+    """Print the check of one run and the runs ``left_open`` anywhere in the file; 0 when the
+    run is complete, matches the DAG, is schema-valid and nothing is left open."""
     manifest = manifest or run_manifest(dbt_project_dir(), run_id)
     if not manifest.is_file():
         raise LineageConfigError(f"no dbt manifest at {manifest}; name one with --manifest")
@@ -99,7 +110,10 @@ def check_events(run_id: str, events: Sequence[Mapping[str, Any]], manifest: Pat
         print("\n".join(f"  - {problem}" for problem in invalid))
     else:
         print(f"OK: all {len(events)} events are valid OpenLineage (shipped schemas, strict)")
-    return 0 if report.ok and not invalid else 1
+    if left_open:
+        print(f"{len(left_open)} runs in the file were started and never ended ({RECOVER_HINT}):")
+        print("\n".join(f"  - {run}" for run in left_open))
+    return 0 if report.ok and not invalid and not left_open else 1
 
 
 def dbt_project_dir() -> Path:
@@ -119,11 +133,17 @@ def replay_spool(config_path: Path | None) -> int:
     transport.close()
     print(f"replayed {sent} events from {spool.path}; {left} still spooled")
     if failure is not None:
-        message = f"{type(failure).__name__}: {failure}"
-        for secret in config.secrets:
-            message = message.replace(secret, "***")
+        message = redact(f"{type(failure).__name__}: {failure}", config.secrets)
         print(f"error: delivery failed: {message}", file=sys.stderr)
     return 0 if left == 0 else 1
+
+
+def recover(config_path: Path | None) -> int:
+    """ABORT the runs recorded open by processes that are gone; 0 unless it failed."""
+    with LineageEmitter.configure(Path.cwd(), config_path=config_path, strict=True) as emitter:
+        closed = emitter.close_orphans()
+    print(f"closed {closed} runs left open by a process that is gone")
+    return 0
 
 
 def configured_events_file(config_path: Path | None) -> Path:

@@ -9,12 +9,30 @@ from typing import Any
 
 
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The events of ``path``, one per non-blank line; a line that is not JSON raises
-    ``ValueError`` naming ``file:line``."""
+    """The run events of ``path``, one per non-blank line; a line that is not one raises
+    ``ValueError`` naming ``file:line`` and what is wrong, on one line."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
+            problem = _not_a_run_event(event)
+            if problem:
+                raise ValueError(f"{path}:{number}: not an OpenLineage run event: {problem}")
+            yield event
+
+
+def _not_a_run_event(event: Any) -> str | None:
+    """What keeps ``event`` from being read as a run event, or None."""
+    if not isinstance(event, dict):
+        return f"a JSON {type(event).__name__}, not an object"
+    for part, key in (("run", "runId"), ("job", "name"), ("job", "namespace")):
+        if not isinstance(event.get(part), dict) or not isinstance(event[part].get(key), str):
+            return f"no {part}.{key}"
+    for key in ("eventType", "eventTime"):
+        if not isinstance(event.get(key), str):
+            return f"no {key}"
+    return None

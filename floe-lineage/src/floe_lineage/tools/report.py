@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from .views import dbt_node_views, final_views
+
 COLUMN_WIDTH, ROW_HEIGHT, BOX_WIDTH, BOX_HEIGHT, MARGIN = 300, 56, 250, 34, 20
 STATE_COLORS = {
     "COMPLETE": "#2e7d32",
@@ -29,8 +31,8 @@ class Box:
 
 def render_report(events: Sequence[Mapping[str, Any]], title: str) -> str:
     """The page for ``events`` (those of one run): the graph and a table of the jobs."""
-    jobs = _final_events(events)
-    boxes, edges = _layout({n: e for n, e in jobs.items() if _integration(e) == "DBT"})
+    jobs = final_views(events)
+    boxes, edges = _layout(dbt_node_views(events))
     width = max((b.x for b in boxes.values()), default=0) + BOX_WIDTH + 2 * MARGIN
     height = max((b.y for b in boxes.values()), default=0) + BOX_HEIGHT + 2 * MARGIN
     svg = [
@@ -82,14 +84,6 @@ tr.fail td {{ background: #ffebee; }} tr.abort td {{ color: #757575; }}
 <table><tr><th>job</th><th>state</th><th>error</th></tr>{rows}</table>
 </body></html>
 """
-
-
-def _final_events(events: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """The last event of each job (its terminal event, or START if it never ended)."""
-    final: dict[str, Mapping[str, Any]] = {}
-    for event in events:
-        final[event["job"]["name"]] = event
-    return final
 
 
 def _layout(
@@ -160,10 +154,6 @@ def _box_svg(box: Box) -> str:
         f"<title>{escape(box.label)}{' (' + escape(box.state) + ')' if box.state else ''}</title>"
         f'{shape}<text x="{box.x + 10}" y="{box.y + 21}">{escape(label)}</text></g>'
     )
-
-
-def _integration(event: Mapping[str, Any]) -> str | None:
-    return event.get("job", {}).get("facets", {}).get("jobType", {}).get("integration")
 
 
 def _error(event: Mapping[str, Any]) -> str:

@@ -22,6 +22,9 @@ class Warehouse(Protocol):
     """The OpenLineage dataset namespace of its tables (the naming spec's, as dbt-ol names it)."""
     supported: bool
     """False when floe-lineage has no implementation: datasets are named, nothing is read."""
+    reads_during_run: bool
+    """Whether it can be read while dbt runs (no file lock): then each node's facts are read
+    when it finishes and go in its terminal event; else after dbt exits, in OTHER events."""
 
     def prepare(self) -> None:
         """Before dbt runs: whatever dbt needs to find in place (e.g. a database's folder)."""
@@ -40,6 +43,7 @@ class UnsupportedWarehouse:
 
     dialect: str
     supported = False
+    reads_during_run = False
 
     def __init__(self, adapter_type: str, host: str | None, port: Any = None) -> None:
         self.adapter_type = adapter_type

@@ -25,6 +25,7 @@ class DuckDBWarehouse:
     adapter_type = "duckdb"
     dialect = "duckdb"
     supported = True
+    reads_during_run = False  # dbt-duckdb locks the file until dbt exits
 
     def __init__(self, path: str, file: Path | None) -> None:
         self.path = path
