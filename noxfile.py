@@ -176,7 +176,8 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Lineage overhead and scale on this machine: a freshly rendered project materialized with
     lineage on vs ``OPENLINEAGE_DISABLED=true`` (its sample dbt project, synthetic ones of 200
-    and 2,000 models), a profile and micro-benchmarks of the lineage core; results in .bench/.
+    and 2,000 models), a profile and micro-benchmarks of the lineage core, and the delay of
+    terminal events behind dbt's node-finished log line; results in .bench/.
     ``nox -s bench -- --quick`` is a small smoke run; other arguments go to bench/run_bench.py."""
     session.install(COPIER)
     with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
@@ -192,5 +193,13 @@ def bench(session: nox.Session) -> None:
             "--out",
             str(ROOT / ".bench"),
             *session.posargs,
+            env=ENV,
+        )
+        # how long after dbt's NodeFinished each terminal event is written
+        session.run(
+            "python",
+            str(ROOT / "bench" / "terminal_delay.py"),
+            "--project",
+            str(project / "dbt"),
             env=ENV,
         )

@@ -6,7 +6,7 @@
   model stops deriving a column from its source;
 - a project rendered from a committed template installs from its README's commands in a
   virtualenv of its own (floe-lineage from the pinned commit), ``dg`` loads, lists and scaffolds
-  it, ``dg launch`` emits the sample's 48 events, valid under the outside validator, its own test
+  it, ``dg launch`` emits the sample's 71 events, valid under the outside validator, its own test
   suite passes with nothing skipped, ``dg dev`` serves its assets, and its ``.gitignore`` covers
   what it writes.
 
@@ -340,8 +340,11 @@ def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
     assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
     events_file = installed.project / ".lineage" / "events.jsonl"
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
-    assert len(events) == 48  # 23 dbt nodes and the step, START and terminal each
-    assert {e["eventType"] for e in events} == {"START", "COMPLETE"}
+    # 23 dbt nodes and the step, START and terminal each; then, once dbt released DuckDB, an
+    # OTHER event per dbt node with the warehouse's facts (typed schemas, row counts ...)
+    assert len(events) == 48 + 23
+    assert [e["eventType"] for e in events].count("OTHER") == 23
+    assert {e["eventType"] for e in events} == {"START", "COMPLETE", "OTHER"}
     found: dict[str, set[str]] = {kind: set() for kind in SAMPLE_FACETS}
     for event in events:
         found["run"] |= set(event["run"].get("facets", {}))

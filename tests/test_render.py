@@ -44,7 +44,19 @@ COPIER_REFERENCE = re.compile(
 
 
 def copier_yml() -> dict:
-    return yaml.safe_load((ROOT / "copier.yml").read_text())
+    """copier.yml as copier reads it: its documents merged, ``!include`` files included."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor(
+        "!include",
+        lambda loader, node: yaml.safe_load((ROOT / loader.construct_scalar(node)).read_text()),
+    )
+    merged: dict = {}
+    for document in yaml.load_all((ROOT / "copier.yml").read_text(), Loader):
+        merged.update(document)
+    return merged
 
 
 def project_files(project: Path) -> set[str]:

@@ -6,8 +6,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT, render, tool
 
+SHADOWS = (
+    "package_name must not shadow a module of Python's standard library or of a package the"
+    " project depends on (got '{}')"
+)
 # (answers given with --defaults, the message copier must report)
 INVALID = {
     "project_name starts with a digit": (
@@ -41,11 +46,19 @@ INVALID = {
     ),
     "package_name shadows a dependency": (
         {"project_name": "Ok", "package_name": "dagster"},
-        "package_name must not shadow a package the project depends on (got 'dagster')",
+        SHADOWS.format("dagster"),
+    ),
+    "package_name shadows a module of a dependency's dependency": (
+        {"project_name": "Ok", "package_name": "requests"},
+        SHADOWS.format("requests"),
+    ),
+    "package_name derived from the project name shadows the standard library": (
+        {"project_name": "Json"},
+        SHADOWS.format("json"),
     ),
     "package_name shadows the tests": (
         {"project_name": "Ok", "package_name": "tests"},
-        "package_name must not shadow a package the project depends on (got 'tests')",
+        SHADOWS.format("tests"),
     ),
     "description with double quotes": (
         {"project_name": "Ok", "description": 'The "best" platform'},
@@ -82,6 +95,16 @@ INVALID = {
         {"project_name": "Ok", "lineage_producer": "github.com/acme/ok"},
         "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
         "(got 'github.com/acme/ok')",
+    ),
+    "lineage_producer with characters a URI cannot hold": (
+        {"project_name": "Ok", "lineage_producer": "https://example.com/<x>"},
+        "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
+        "(got 'https://example.com/<x>')",
+    ),
+    "lineage_producer with a broken escape": (
+        {"project_name": "Ok", "lineage_producer": "https://example.com/%zz"},
+        "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
+        "(got 'https://example.com/%zz')",
     ),
     "lineage_producer with a backslash": (
         {"project_name": "Ok", "lineage_producer": "https://example.com/a\\"},
@@ -130,3 +153,48 @@ def test_cli_refuses_invalid_answer(name: str, tmp_path: Path) -> None:
     assert done.returncode != 0
     assert message in " ".join(done.stderr.split()), done.stderr
     assert_nothing_written(destination)
+
+
+def test_the_shadowed_modules_listed_cover_the_standard_library_and_the_dependencies() -> None:
+    """copier-shadowed-modules.yml still names every module a package could shadow (else:
+    python tests/shadowed_modules.py rewrites it)."""
+    from shadowed_modules import LISTED, shadowed_modules
+
+    listed = set(yaml.safe_load(LISTED.read_text())["shadowed_modules"]["default"])
+    missing = shadowed_modules() - listed
+    assert not missing, f"rewrite the list with python tests/shadowed_modules.py: {missing}"
+    assert {"json", "os", "dagster", "dagster_dbt", "floe_lineage", "duckdb", "requests"} <= listed
+
+
+# URIs the producer question must judge as the schemas' `format: uri` does (rfc3986-validator)
+PRODUCERS = [
+    "https://github.com/acme/x",
+    "git+ssh://git.example.com/zed/lake.git",
+    "https://user:pw@host:8080/p?q=1#f",
+    "http://[::1]:80/x",
+    "urn:floe:producer",
+    "file:///srv/floe",
+    "https://example.com/%20ok",
+    "https://example.com/<x>",
+    "https://example.com/%zz",
+    "https://exa mple.com",
+    "https://example.com/a|b",
+    "https://example.com/{x}",
+    "https://example.com/ä",
+    "https://ex.com/#a#b",
+    "1http://x",
+    "github.com/acme/ok",
+]
+
+
+@pytest.mark.parametrize("producer", PRODUCERS)
+def test_the_producer_is_judged_as_the_schemas_judge_uris(producer: str, tmp_path: Path) -> None:
+    from rfc3986_validator import validate_rfc3986
+
+    valid = validate_rfc3986(producer, rule="URI") is not None
+    data = {"project_name": "Ok", "lineage_producer": producer}
+    if valid:
+        render(tmp_path / "project", data)
+    else:
+        with pytest.raises(ValueError, match="lineage_producer must be an absolute URI"):
+            render(tmp_path / "project", data)

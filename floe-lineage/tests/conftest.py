@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +150,70 @@ def failed_build(
         payments.write("11,10,card,100\n")
     ws = make_workspace(root / "ws", project)
     return materialize(ws, count_view_rows=True), ws
+
+
+class Backend:
+    """A lineage backend on loopback: ``mode`` is ok (records events), fail (HTTP 500), hang
+    (takes the request and never answers), slow (answers after ``delay`` seconds) or drip
+    (records the event, then sends its answer one byte every ``delay`` seconds)."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.delay = 0.3
+        self.events: list[dict[str, Any]] = []
+        self.requests = 0
+        self.authorization: set[str] = set()
+        self.released = threading.Event()
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                backend.requests += 1
+                backend.authorization.add(self.headers.get("Authorization", ""))
+                if backend.mode == "hang":
+                    backend.released.wait(30)
+                    return
+                if backend.mode == "slow":
+                    time.sleep(backend.delay)
+                if backend.mode == "drip":
+                    backend.events.append(json.loads(body))
+                    answer = b'{"status": "ok, but slowly"}'
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    for byte in answer:
+                        if backend.released.wait(backend.delay):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    return
+                if backend.mode == "fail":
+                    self.send_response(500)
+                else:
+                    backend.events.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    server = Backend()
+    yield server
+    server.close()
 
 
 def validate_with_the_outside_oracle(events_file: Path) -> None:

@@ -14,13 +14,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 from conftest import (
+    Backend,
     Workspace,
     copy_dbt_project,
     dbt_defs,
@@ -32,54 +32,6 @@ from conftest import (
 pytestmark = pytest.mark.slow  # dbt runs in subprocesses, killed and blocked ones: minutes
 
 SECRET = f"floe-{uuid.uuid4().hex}"  # made here: it cannot be in any file beforehand
-
-
-class Backend:
-    """A lineage backend on loopback: ``mode`` is ok (records events), fail (HTTP 500) or
-    hang (accepts the request and never answers)."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.events: list[dict[str, Any]] = []
-        self.requests = 0
-        self.authorization: set[str] = set()
-        self.released = threading.Event()
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                backend.requests += 1
-                backend.authorization.add(self.headers.get("Authorization", ""))
-                if backend.mode == "hang":
-                    backend.released.wait(30)
-                    return
-                if backend.mode == "fail":
-                    self.send_response(500)
-                else:
-                    backend.events.append(json.loads(body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    server = Backend()
-    yield server
-    server.close()
 
 
 def http_config(ws: Workspace, url: str) -> Path:

@@ -141,3 +141,45 @@ def test_report_draws_the_lineage_graph_with_failures_marked(failed_build, tmp_p
     shot = tmp_path / "report.png"
     headless(browser, "--window-size=1400,900", f"--screenshot={shot}", page.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("{}", "not an OpenLineage run event: no run.runId"),
+        ("[]", "not an OpenLineage run event: a JSON list, not an object"),
+        ('"x"', "not an OpenLineage run event: a JSON str, not an object"),
+        ("{not json", "not a JSON event"),
+    ],
+)
+@pytest.mark.parametrize("command", ["summary", "check", "report"])
+def test_a_line_that_is_not_an_event_is_one_line_of_error(
+    build, tmp_path: Path, command: str, line: str, why: str
+):
+    _, ws = build
+    events = ws.events_file.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*events[:3], line, *events[3:]]) + "\n")
+    done = cli(command, str(broken), cwd=ws.project)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {broken}:4: {why}")
+
+
+def test_check_refuses_a_start_after_the_end_and_finds_open_runs(build, tmp_path: Path):
+    result, ws = build
+    events = ws.events()
+    ended = next(e for e in events if e["eventType"] == "COMPLETE")
+    restarted = json.loads(json.dumps(ended)) | {"eventType": "START"}
+    never_ended = next(e for e in events if e["eventType"] == "START") | {
+        "run": {"runId": "6f1c5d2e-8a41-4b8e-9a0e-2f5f0f4c6a11", "facets": {}}
+    }
+    broken = tmp_path / "broken.jsonl"
+    lines = [never_ended, *events, restarted]
+    broken.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    done = cli("check", str(broken), "--manifest", str(run_manifest(ws.project, result.run_id)))
+    assert done.returncode == 1
+    assert f"{ended['job']['name']}: START after the terminal event COMPLETE" in done.stdout
+    assert "runs in the file were started and never ended" in done.stdout
+    assert "6f1c5d2e-8a41-4b8e-9a0e-2f5f0f4c6a11" in done.stdout
+    assert "floe-lineage recover" in done.stdout
