@@ -23,7 +23,6 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtProject
-
 from floe_lineage.dagster import DbtProjectWithLineage, LineageSettings
 from floe_lineage.dbt.profile import read_target, write_profiles
 from floe_lineage.delivery.file_transport import AppendingFileTransport
@@ -35,8 +34,8 @@ TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 def measure_once(project: Path, work: Path) -> list[float]:
     """Delays (seconds) of one run's terminal events behind dbt's NodeFinished."""
     target = read_target(project, project)
-    output = warehouse_for(target).isolated_output(work / "db")
-    profiles = write_profiles(work / "profiles", [(target, output)]).parent
+    with warehouse_for(target).isolated(work / "db") as isolation:  # DuckDB: a file there
+        profiles = write_profiles(work / "profiles", [(target, isolation.output)]).parent
     events_file = work / "events.jsonl"
     config = work / "openlineage.yml"
     config.write_text(f"transport:\n  type: file\n  log_file_path: {events_file}\n  append: true\n")

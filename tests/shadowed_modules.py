@@ -22,7 +22,7 @@ IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 def project_roots() -> list[str]:
     """The distributions a generated project asks for: floe-lineage's and the template's."""
     template = (ROOT / "template" / "pyproject.toml.jinja").read_text()
-    asked = re.findall(r'^\s+"([A-Za-z][^"@]*?)(?:[<>=!~;\[].*)?",?$', template, re.M)
+    asked = re.findall(r'"([A-Za-z][A-Za-z0-9._-]*)(?:\[[^"\]]*\])?[<>=!~][^"]*"', template)
     library = tomllib.loads((ROOT / "floe-lineage" / "pyproject.toml").read_text())["project"]
     roots = {"floe-lineage", *asked, *(Requirement(r).name for r in library["dependencies"])}
     return sorted(roots)

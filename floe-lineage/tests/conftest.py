@@ -17,7 +17,9 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import pytest_postgresql.factories
 from dagster_dbt import DbtProject
+from postgres_server import PostgresServer, server_as_postgres_user
 
 from floe_lineage.dagster import DbtProjectWithLineage, LineageSettings
 from floe_lineage.dbt.profile import read_target, write_profiles
@@ -44,6 +46,8 @@ class Workspace:
     database: Path
     config: Path
     events_file: Path
+    target: str | None = None
+    """The profile's target to run (None: its default)."""
 
     def events(self) -> list[dict[str, Any]]:
         if not self.events_file.exists():
@@ -67,7 +71,8 @@ def make_workspace(root: Path, project: Path) -> Workspace:
     first with ``copy_dbt_project`` to change it)."""
     root.mkdir(parents=True, exist_ok=True)
     target = read_target(project, project)
-    output = warehouse_for(target).isolated_output(root / "db")
+    with warehouse_for(target).isolated(root / "db") as isolation:
+        output = dict(isolation.output)
     write_profiles(root / "profiles", [(target, output)])
     events_file = root / "lineage" / "events.jsonl"
     config = root / "openlineage.yml"
@@ -81,7 +86,7 @@ def dbt_defs(
     """The definitions ``DbtProjectWithLineage`` builds for the workspace's project, with
     lineage configured by ``config`` (default: the workspace's file transport)."""
     component = DbtProjectWithLineage(
-        project=DbtProject(project_dir=ws.project, profiles_dir=ws.profiles),
+        project=DbtProject(project_dir=ws.project, profiles_dir=ws.profiles, target=ws.target),
         lineage=LineageSettings(
             namespace=NAMESPACE,
             producer=PRODUCER,
@@ -240,3 +245,49 @@ def oracle() -> Path:
     if not path.is_file():
         pytest.fail(f"the offline OpenLineage validator is missing: {path} (set FLOE_OL_VALIDATOR)")
     return path
+
+
+PG_PASSWORD = f"floe-pg-{os.getpid()}-secret"
+"""The non-root test server's password (as root, postgres_server makes a random one)."""
+postgresql_server_proc = pytest_postgresql.factories.postgresql_proc(
+    user="floe", password=PG_PASSWORD
+)
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of this test process: pytest-postgresql's, or, as root (where
+    PostgreSQL refuses to start), one run as the ``postgres`` system user."""
+    if os.geteuid() == 0:
+        with server_as_postgres_user() as server:
+            yield server
+        return
+    executor = request.getfixturevalue("postgresql_server_proc")
+    yield PostgresServer(executor.host, int(executor.port), executor.user, PG_PASSWORD)
+
+
+def make_postgres_workspace(
+    root: Path, project: Path, server: PostgresServer, database: str
+) -> Workspace:
+    """A workspace whose profile is ``project``'s ``postgres`` target, on a fresh ``database``
+    of ``server`` (its connection values written into the profile, the password as an
+    ``env_var`` reference the test process sets)."""
+    root.mkdir(parents=True, exist_ok=True)
+    server.create_database(database)
+    os.environ["FLOE_PG_PASSWORD"] = server.password  # only read through env_var
+    target = read_target(project, project, target="postgres")
+    values = server.environment(database) | {"FLOE_PG_PASSWORD": None}
+    output = {
+        "host": values["FLOE_PG_HOST"],
+        "port": server.port,
+        "user": values["FLOE_PG_USER"],
+        "dbname": database,
+        "schema": "main",
+    }
+    write_profiles(root / "profiles", [(target, output)])
+    events_file = root / "lineage" / "events.jsonl"
+    config = root / "openlineage.yml"
+    config.write_text(f"transport:\n  type: file\n  log_file_path: {events_file}\n  append: true\n")
+    return Workspace(
+        root, project, root / "profiles", root / "no-database-file", config, events_file, "postgres"
+    )

@@ -146,6 +146,8 @@ class InvocationLineage:
                 self._abort(unique_id, now)
         with self._emitter.guard("adding the warehouse's facts"):
             self._emit_facts(now)
+        with self._emitter.guard(f"closing the connection to {self._warehouse.namespace}"):
+            self._warehouse.close()
         with self._emitter.guard("finishing the parent job's lineage"):
             state = RunState.ABORT if aborted else RunState.FAIL if failure else RunState.COMPLETE
             self._emitter.emit(events.parent_event(self._context, state, now, failure))

@@ -3,10 +3,11 @@
 Registered with the client's transport factory for ``type: file`` when ``floe_lineage.delivery``
 is imported, so it serves a top-level ``file`` transport and every ``file`` child of a
 ``composite`` one alike. With ``append: true`` and a local path (no URL scheme, or ``file://``) it
-keeps the file open with ``O_APPEND`` and writes each event as one line in one ``write`` call:
-appends from concurrent processes then never interleave (on a local filesystem). A write cut
-short (a full disk) is truncated away and raised, and a torn line left by a process that died
-mid-write is cut when the file is opened, so the file only ever holds whole events. Everything
+keeps the file open with ``O_APPEND`` and writes each event as one line in one ``write`` call,
+under the file's lock (``locking``): appends from concurrent processes never interleave (on a
+local filesystem). A write cut short (a full disk) is truncated away and raised, and a torn line
+left by a process that died mid-write is cut when the file is opened, so the file only ever
+holds whole events. Everything
 else (``append: false``, ``s3://``, ``memory://`` and other fsspec URLs) is the stock transport.
 """
 
@@ -21,7 +22,7 @@ from urllib.request import url2pathname
 from openlineage.client.transport import register_transport
 from openlineage.client.transport.file import FileConfig, FileTransport
 
-from .locking import append, open_for_append
+from .locking import FileLock, append, open_for_append
 from .serialization import event_line
 
 
@@ -33,6 +34,7 @@ class AppendingFileTransport(FileTransport):
     def __init__(self, config: FileConfig) -> None:
         super().__init__(config)
         self._fd: int | None = None
+        self._lock: FileLock | None = None
         self._local_path = local_path(config.log_file_path) if config.append else None
 
     def emit(self, event: Any) -> None:
@@ -40,9 +42,12 @@ class AppendingFileTransport(FileTransport):
             return super().emit(event)
         data = event_line(event)
         try:
-            if self._fd is None:
-                self._fd = open_for_append(self._local_path)
-            append(self._fd, data)
+            if self._lock is None:
+                self._lock = FileLock(self._local_path)
+            with self._lock:
+                if self._fd is None:
+                    self._fd = open_for_append(self._local_path)
+                append(self._fd, data)
         except OSError as error:
             raise RuntimeError(f"cannot write to {self._local_path}: {error}") from error
 
@@ -50,6 +55,9 @@ class AppendingFileTransport(FileTransport):
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         return True
 
 

@@ -3,9 +3,12 @@
 - ``exclusive(path)``: an exclusive lock on ``<path>.lock`` (``fcntl.flock`` on POSIX,
   ``msvcrt.locking`` on Windows, chosen when a lock is taken, so importing floe-lineage needs
   neither module). The lock has a file of its own, so ``replace`` can swap the data file.
-- ``append(fd_or_path, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is
-  truncated back, so the file holds whole lines only, and the error is raised.
+- ``append(fd, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is truncated
+  back, so the file holds whole lines only, and the error is raised.
 - ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write.
+
+Every writer appends under the lock: a reader may see a large write half done, so a torn tail is
+only judged (and cut) under the lock, when no floe-lineage writer is mid-write.
 - ``replace(path, data)``: the file's new content, atomically (a temporary file renamed over it).
 """
 
@@ -17,6 +20,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _log = logging.getLogger(__name__)
 CHUNK = 65536
@@ -25,17 +29,37 @@ CHUNK = 65536
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (through ``<path>.lock``) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as handle:
-        release = _lock(handle)
-        try:
+    lock = FileLock(path)
+    try:
+        with lock:
             yield
-        finally:
-            release()
+    finally:
+        lock.close()
+
+
+class FileLock:
+    """The exclusive lock on ``<path>.lock``, its file kept open: ``with lock:`` takes it for
+    the block, as often as needed (for a writer that appends many times)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+        self._release: Any = None
+
+    def __enter__(self) -> FileLock:
+        self._release = _lock(self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def open_for_append(path: Path) -> int:
-    """A descriptor appending to ``path`` (created with its folder), its torn tail repaired."""
+    """A descriptor appending to ``path`` (created with its folder), its torn tail repaired.
+    Call it under the lock of ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     repair_tail(fd, path)

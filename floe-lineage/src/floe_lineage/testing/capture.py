@@ -3,8 +3,9 @@
 The project is loaded as ``dg`` loads it (its ``definitions.py``) and its dbt assets run through
 Dagster, the production code path. Nothing of the project's own state is touched: the dbt
 target of every ``DbtProjectWithLineage`` component is copied into a ``profiles.yml`` of its own
-whose database lives in a temporary folder (``Warehouse.isolated_output``; every other value as
-written, ``env_var`` references included), which the components find through
+whose database is one of its own (``Warehouse.isolated``: a file in a temporary folder, a
+database created on the same server for the run; every other value as written, ``env_var``
+references included), which the components find through
 ``DBT_PROFILES_DIR``; events go to a file transport in that folder (``OPENLINEAGE_CONFIG``).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +49,20 @@ def capture_lineage(project_root: Path, folder: Path) -> Lineage:
         encoding="utf-8",
     )
     profiles_dir = folder / "profiles"
-    project_dirs = _isolated_profiles(project_root, profiles_dir, folder / "warehouse")
     isolated = {
         "DBT_PROFILES_DIR": str(profiles_dir),
         "OPENLINEAGE_CONFIG": str(config),
         "OPENLINEAGE_DISABLED": None,
     }
-    with environment(isolated):
-        _check_isolated(project_root, profiles_dir)
-        result = _materialize_dbt_assets(load_definitions(project_root))
+    with ExitStack() as databases:
+        project_dirs, renamed = _isolated_profiles(
+            project_root, profiles_dir, folder / "warehouse", databases
+        )
+        with environment(isolated):
+            _check_isolated(project_root, profiles_dir)
+            result = _materialize_dbt_assets(load_definitions(project_root))
     events = list(read_events(events_file)) if events_file.is_file() else []
-    lineage = Lineage.of_run(events, result.run_id, project_dirs, events_file)
+    lineage = Lineage.of_run(events, result.run_id, project_dirs, events_file, renamed)
     failed = lineage.failures()
     if failed or not result.success:
         details = "".join(f"\n  {job}: {message}" for job, message in failed.items())
@@ -89,11 +94,15 @@ def load_definitions(project_root: Path) -> dg.Definitions:
     return defs
 
 
-def _isolated_profiles(project_root: Path, profiles_dir: Path, databases: Path) -> list[Path]:
+def _isolated_profiles(
+    project_root: Path, profiles_dir: Path, folder: Path, databases: ExitStack
+) -> tuple[list[Path], dict[str, str]]:
     """Write the isolated ``profiles.yml`` for every ``DbtProjectWithLineage`` of the project,
-    from the targets dbt would use now; return the dbt project folders."""
+    from the targets dbt would use now, each with a database of its own for as long as
+    ``databases`` is open. Returns the dbt project folders and the renamed databases."""
     components = _dbt_components(project_root)
     chosen = {}
+    renamed: dict[str, str] = {}
     for component in components:
         project = component.dbt_project
         target = read_target(
@@ -101,10 +110,17 @@ def _isolated_profiles(project_root: Path, profiles_dir: Path, databases: Path) 
         )
         key = (target.profile_name, target.target_name)
         if key not in chosen:
-            output = warehouse_for(target).isolated_output(databases / target.profile_name)
-            chosen[key] = (target, output)
+            warehouse = warehouse_for(target)
+            try:
+                isolation = databases.enter_context(
+                    warehouse.isolated(folder / target.profile_name)
+                )
+            except NotImplementedError as error:
+                raise CaptureError(str(error)) from error
+            chosen[key] = (target, isolation.output)
+            renamed |= isolation.renamed
     write_profiles(profiles_dir, chosen.values())
-    return [Path(c.dbt_project.project_dir) for c in components]
+    return [Path(c.dbt_project.project_dir) for c in components], renamed
 
 
 def _check_isolated(project_root: Path, profiles_dir: Path) -> None:

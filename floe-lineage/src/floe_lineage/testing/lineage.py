@@ -34,11 +34,15 @@ class Lineage:
         graph: DbtGraph,
         run_id: str,
         events_file: Path | None = None,
+        renamed: Mapping[str, str] | None = None,
     ) -> None:
         self.events = list(events)
         self.graph = graph
         self.run_id = run_id
         self.events_file = events_file
+        self.renamed = dict(renamed or {})
+        """Databases the run wrote under another name (an isolated copy) -> the configured
+        name: the snapshot and names given to queries use the configured one."""
 
     @classmethod
     def of_run(
@@ -47,6 +51,7 @@ class Lineage:
         run_id: str,
         project_dirs: Iterable[Path],
         events_file: Path | None = None,
+        renamed: Mapping[str, str] | None = None,
     ) -> Lineage:
         """The events of root run ``run_id`` with the manifests dagster-dbt wrote for that run
         in the given dbt projects (merged: unique ids name their project)."""
@@ -54,7 +59,7 @@ class Lineage:
         merged: dict[str, Any] = {"metadata": manifests[0].get("metadata", {}) if manifests else {}}
         for part in ("nodes", "sources"):
             merged[part] = {k: v for m in manifests for k, v in m.get(part, {}).items()}
-        return cls(runs_of(events).get(run_id, []), DbtGraph(merged), run_id, events_file)
+        return cls(runs_of(events).get(run_id, []), DbtGraph(merged), run_id, events_file, renamed)
 
     @property
     def dbt_projects(self) -> set[str]:
@@ -149,7 +154,7 @@ class Lineage:
         """The run's lineage as deterministic plain text (jobs, edges, datasets with typed
         columns and column lineage, test assertions; no times, run ids or machine paths): the
         value a lineage snapshot compares."""
-        return normalized_view(self.events)
+        return normalized_view(self.events, self.renamed)
 
     # -- indexes ---------------------------------------------------------------------------
 
@@ -171,6 +176,9 @@ class Lineage:
         return read | written
 
     def _dataset_name(self, name: str) -> str:
+        for copy, configured in self.renamed.items():
+            if name.startswith(f"{configured}."):
+                name = copy + name[len(configured) :]
         if name in self._datasets:
             return name
         lowered = name.lower()

@@ -22,34 +22,48 @@ HEADER = (
 )
 
 
-def normalized_view(events: Iterable[Mapping[str, Any]]) -> str:
-    """The snapshot text of a run's events."""
+def normalized_view(
+    events: Iterable[Mapping[str, Any]], renamed: Mapping[str, str] | None = None
+) -> str:
+    """The snapshot text of a run's events; ``renamed`` maps databases of an isolated copy to
+    the configured names."""
+
+    def display(value: str) -> str:
+        for copy, configured in (renamed or {}).items():
+            if value.startswith(f"{copy}."):
+                return configured + value[len(copy) :]
+        return value
+
+    def label(found: Mapping[str, Any]) -> str:
+        scheme = str(found.get("namespace", "")).split("://", 1)[0]
+        return f"{display(found['name'])} [{scheme}]"
+
     jobs = dbt_node_views(events)
     datasets: dict[str, Mapping[str, Any]] = {}
     lines = [HEADER, "jobs:"]
-    for name in sorted(jobs):
-        event = jobs[name]
+    for job in sorted(jobs):
+        event = jobs[job]
         kind = event["job"].get("facets", {}).get("jobType", {}).get("jobType", "?")
-        lines.append(f"  {name} ({kind}): {event.get('eventType')}")
+        lines.append(f"  {job} ({kind}): {event.get('eventType')}")
         for title, part in (("reads", "inputs"), ("writes", "outputs")):
-            found = sorted(event.get(part, []), key=lambda d: d["name"])
+            found = sorted(event.get(part, []), key=lambda d: display(d["name"]))
             if found:
-                lines.append(f"    {title}: " + ", ".join(_dataset(d) for d in found))
-            for dataset in found:
-                if part == "outputs" or dataset["name"] not in datasets:
-                    datasets[dataset["name"]] = dataset
-        for dataset in event.get("inputs", []):
-            for assertion in _assertions(dataset):
-                lines.append(f"    asserts: {assertion} on {dataset['name']}")
+                lines.append(f"    {title}: " + ", ".join(label(d) for d in found))
+            for seen in found:
+                if part == "outputs" or seen["name"] not in datasets:
+                    datasets[seen["name"]] = seen
+        for read in event.get("inputs", []):
+            for assertion in _assertions(read):
+                lines.append(f"    asserts: {assertion} on {display(read['name'])}")
     lines += ["", "datasets:"]
-    for name in sorted(datasets):
-        dataset = datasets[name]
-        lines.append(f"  {_dataset(dataset)}:")
-        lineage = dataset.get("facets", {}).get("columnLineage", {}).get("fields", {})
-        fields = dataset.get("facets", {}).get("schema", {}).get("fields", [])
+    for key in sorted(datasets, key=display):
+        described = datasets[key]
+        lines.append(f"  {label(described)}:")
+        lineage = described.get("facets", {}).get("columnLineage", {}).get("fields", {})
+        fields = described.get("facets", {}).get("schema", {}).get("fields", [])
         for field in fields:
             sources = ", ".join(
-                f"{source['name']}.{source['field']} {_subtype(source)}"
+                f"{display(source['name'])}.{source['field']} {_subtype(source)}"
                 for source in lineage.get(field["name"], {}).get("inputFields", [])
             )
             arrow = f" <- {sources}" if sources else ""
@@ -57,11 +71,6 @@ def normalized_view(events: Iterable[Mapping[str, Any]]) -> str:
         if not fields:
             lines.append("    (columns unknown)")
     return "\n".join(lines) + "\n"
-
-
-def _dataset(dataset: Mapping[str, Any]) -> str:
-    scheme = str(dataset.get("namespace", "")).split("://", 1)[0]
-    return f"{dataset['name']} [{scheme}]"
 
 
 def _subtype(source: Mapping[str, Any]) -> str:

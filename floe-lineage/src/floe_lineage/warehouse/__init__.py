@@ -1,10 +1,11 @@
 """What lineage reads from the database a dbt target writes to, behind one small protocol.
 
 ``warehouse_for(target)`` is the one place that picks the implementation, by the profile's adapter
-type: DuckDB is built in; another adapter is added with ``register_warehouse`` or, from a package
-of its own, an entry point in the ``floe_lineage.warehouses`` group named after the adapter type
-whose value is a factory ``(ProfileTarget) -> Warehouse``. An adapter nobody implements gets the
-``UnsupportedWarehouse``: events name its datasets, without typed schemas or row counts.
+type: DuckDB and PostgreSQL are built in; another adapter is added with ``register_warehouse``
+or, from a package of its own, an entry point in the ``floe_lineage.warehouses`` group named
+after the adapter type whose value is a factory ``(ProfileTarget) -> Warehouse``. An adapter
+nobody implements gets the ``UnsupportedWarehouse``: events name its datasets, without typed
+schemas or row counts.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from collections.abc import Callable
 from importlib import metadata
 
 from ..dbt.profile import ProfileTarget
-from .base import UnsupportedWarehouse, Warehouse
+from .base import Isolation, UnsupportedWarehouse, Warehouse
 from .duckdb import DuckDBWarehouse
+from .postgres import PostgresWarehouse
 
 WarehouseFactory = Callable[[ProfileTarget], Warehouse]
 ENTRY_POINT_GROUP = "floe_lineage.warehouses"
 
-_FACTORIES: dict[str, WarehouseFactory] = {"duckdb": DuckDBWarehouse.from_target}
+_FACTORIES: dict[str, WarehouseFactory] = {
+    "duckdb": DuckDBWarehouse.from_target,
+    "postgres": PostgresWarehouse.from_target,
+}
 
 
 def register_warehouse(adapter_type: str, factory: WarehouseFactory) -> None:
@@ -40,6 +45,8 @@ def warehouse_for(target: ProfileTarget) -> Warehouse:
 
 __all__ = [
     "DuckDBWarehouse",
+    "Isolation",
+    "PostgresWarehouse",
     "UnsupportedWarehouse",
     "Warehouse",
     "WarehouseFactory",

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import WarehouseFacts
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How a copy of a dbt target reaches a database of its own."""
+
+    output: Mapping[str, Any]
+    """Profile values to replace in the target (everything else stays as written)."""
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    """Database names of the copy -> the configured names, to name datasets as configured."""
 
 
 class Warehouse(Protocol):
@@ -33,9 +45,13 @@ class Warehouse(Protocol):
         """Once dbt has ended: the real columns of the ``describe`` relations and the row counts
         of the ``count`` relations, of those that exist. Raises on a connection problem."""
 
-    def isolated_output(self, folder: Path) -> dict[str, Any]:
-        """Profile values that point a copy of the target at a database of its own under
-        ``folder`` (what the pytest plugin runs dbt against), everything else unchanged."""
+    def close(self) -> None:
+        """Release what ``inspect`` opened (a connection); it may be used again after."""
+
+    def isolated(self, folder: Path) -> AbstractContextManager[Isolation]:
+        """For the block: a database of its own for a copy of the target (what the pytest
+        plugin runs dbt against), under ``folder`` or on the same server, and how to reach
+        it. Raises ``NotImplementedError`` where none can be made."""
 
 
 class UnsupportedWarehouse:
@@ -61,8 +77,13 @@ class UnsupportedWarehouse:
     def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
         return WarehouseFacts()
 
-    def isolated_output(self, folder: Path) -> dict[str, Any]:
+    def close(self) -> None:
+        pass
+
+    @contextmanager
+    def isolated(self, folder: Path) -> Iterator[Isolation]:
         raise NotImplementedError(
             f"floe-lineage cannot give a {self.adapter_type} target a database of its own;"
             " see floe_lineage.warehouse to add an implementation"
         )
+        yield  # a generator, for contextmanager

@@ -10,13 +10,15 @@ folder, where dbt runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import Columns, WarehouseFacts
+from .base import Isolation
 
 COUNT_BATCH = 200
 
@@ -67,15 +69,20 @@ class DuckDBWarehouse:
                     facts.row_counts[batch[i]] = rows
         return facts
 
-    def isolated_output(self, folder: Path) -> dict[str, Any]:
+    def close(self) -> None:
+        pass  # inspect closes its connection
+
+    @contextmanager
+    def isolated(self, folder: Path) -> Iterator[Isolation]:
         """A database file in ``folder`` with the same file name: DuckDB names the database
         after the file's stem, and dbt freezes that name into the manifest. An in-memory
         database is isolated already; a remote one cannot be."""
         if self.path == ":memory:":
-            return {}
+            yield Isolation({})
+            return
         if self.file is None:
             raise NotImplementedError(f"cannot give the remote DuckDB {self.path!r} a copy")
-        return {"path": str(folder / Path(self.path).name)}
+        yield Isolation({"path": str(folder / Path(self.path).name)})
 
 
 def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Relation, Columns]:
