@@ -26,6 +26,8 @@ from floe_lineage.openlineage.column_lineage import (
     PARALLEL_FROM,
     ColumnSource,
     _trace,
+    column_lineage,
+    snapshot_columns,
     trace_models,
 )
 from floe_lineage.openlineage.naming import stable_run_id
@@ -316,10 +318,11 @@ def test_many_models_are_traced_in_worker_processes_with_the_same_result():
     ] + [("model.p.bad", "select from where", "duckdb", {}, [])]
     pooled = dict(trace_models(tasks))
     assert pooled == dict(map(_trace, tasks))
-    assert pooled["model.p.m3"] == {
+    assert pooled["model.p.m3"].fields == {
         "b3": [ColumnSource(table, "a", "IDENTITY")],
         "s": [ColumnSource(table, "c", "AGGREGATION")],
     }
+    assert pooled["model.p.m3"].dataset == [ColumnSource(table, "a", "GROUP_BY", "INDIRECT")]
     assert isinstance(pooled["model.p.bad"], str)  # why it could not be traced
 
 
@@ -500,3 +503,82 @@ def test_http_gets_delivery_defaults_and_secrets_stay_in_the_environment(
     assert config.secrets == ("s3cr3t-value",)
     monkeypatch.delenv("FLOE_TEST_API_KEY")
     assert "auth" not in load_config(tmp_path / "ol.yml").client_config["transport"]
+
+
+def test_indirect_lineage_names_the_columns_that_decide_rows_and_conditions():
+    t, c = Relation("db", "main", "t"), Relation("db", "main", "c")
+    inputs = {
+        t: [("id", "INTEGER"), ("status", "VARCHAR"), ("amount", "INTEGER")],
+        c: [("id", "INTEGER"), ("k", "INTEGER")],
+    }
+    sql = """
+        with paid as (select * from db.main.t where status <> 'void'),
+        totals as (select id, sum(amount) as total from paid group by id)
+        select totals.id, case when c.k > 0 then totals.total else 0 end as shown,
+               rank() over (partition by c.k order by totals.total) as place
+        from totals join db.main.c as c on c.id = totals.id
+        order by totals.id
+    """
+    lineage = column_lineage(sql, "duckdb", inputs)
+    assert lineage.fields["shown"] == [
+        ColumnSource(t, "amount", "AGGREGATION"),  # the value
+        ColumnSource(c, "k", "CONDITIONAL", "INDIRECT"),  # only decides which value
+    ]
+    by_subtype = {}
+    for source in lineage.dataset:
+        by_subtype.setdefault(source.subtype, []).append(
+            (source.relation.identifier, source.column)
+        )
+    assert by_subtype == {
+        "JOIN": [("c", "id"), ("t", "id")],
+        "FILTER": [("t", "status")],
+        "GROUP_BY": [("t", "id")],
+        "SORT": [("t", "id")],
+        "WINDOW": [("c", "k"), ("t", "amount")],
+    }
+
+
+def test_an_incremental_model_reading_itself_keeps_its_lineage():
+    """On every run after the first, ``{{ this }}`` (the model's own table) is read too."""
+    source, this = Relation("db", "main", "views"), Relation("db", "main", "views_incremental")
+    columns = [("view_id", "INTEGER"), ("page", "VARCHAR")]
+    sql = """
+        select v.view_id, v.page from db.main.views as v
+        where v.view_id > (select coalesce(max(view_id), 0) from db.main.views_incremental)
+    """
+    lineage = column_lineage(sql, "duckdb", {source: columns, this: columns}, columns)
+    assert lineage.fields["page"] == [ColumnSource(source, "page", "IDENTITY")]
+    assert ColumnSource(this, "view_id", "FILTER", "INDIRECT") in lineage.dataset
+    assert ColumnSource(source, "view_id", "FILTER", "INDIRECT") in lineage.dataset
+
+
+def test_a_snapshots_own_columns_have_lineage_from_its_config():
+    source = Relation("db", "main", "stg_customers")
+    output = [(name, "VARCHAR") for name in ("customer_id", "dbt_scd_id", "dbt_valid_from")]
+    checked = snapshot_columns({"unique_key": "customer_id", "strategy": "check"}, source, output)
+    assert checked == {"dbt_scd_id": [ColumnSource(source, "customer_id", "TRANSFORMATION")]}
+    timed = snapshot_columns(
+        {"unique_key": ["customer_id"], "strategy": "timestamp", "updated_at": "changed_at"},
+        source,
+        output,
+    )
+    assert timed["dbt_valid_from"] == [ColumnSource(source, "changed_at", "IDENTITY")]
+
+
+def test_column_classification_is_read_from_floe_meta_too():
+    from floe_lineage.openlineage.facets import column_classification
+
+    found = column_classification(
+        "https://example.com/p",
+        {
+            "email": {"floe": {"classification": "pii", "sensitivity": "high"}},
+            "name": {"classification": "pii"},
+            "both": {"classification": "public", "floe": {"classification": "pii"}},
+            "none": {"owner": "x"},
+        },
+    )["columnClassification"].fields
+    assert found == {
+        "email": {"classification": "pii", "sensitivity": "high"},
+        "name": {"classification": "pii"},
+        "both": {"classification": "pii"},
+    }

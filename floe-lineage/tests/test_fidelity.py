@@ -314,3 +314,51 @@ def test_dataset_identifiers_match_dbt_ol(build, tmp_path: Path):
     assert theirs, "dbt-ol emitted no output datasets"
     assert theirs <= ours
     assert ("duckdb://" + str(ws.database), "warehouse.main.customers") in theirs
+
+
+def indirect(event: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+    """The dataset-level INDIRECT lineage of an event's output, by subtype."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for source in event["outputs"][0]["facets"]["columnLineage"].get("dataset", []):
+        (transformation,) = source["transformations"]
+        assert transformation["type"] == "INDIRECT"
+        found.setdefault(transformation["subtype"], set()).add((source["name"], source["field"]))
+    return found
+
+
+def test_rows_are_traced_to_the_columns_that_decide_them(build):
+    _, ws = build
+    orders = indirect(final(ws.events(), "model.floe.orders"))
+    assert orders["JOIN"] == {
+        ("warehouse.main.stg_orders", "order_id"),
+        ("warehouse.main.stg_payments", "order_id"),
+    }
+    assert orders["GROUP_BY"] == {("warehouse.main.stg_payments", "order_id")}
+    assert indirect(final(ws.events(), "model.floe.customers"))["GROUP_BY"] == {
+        ("warehouse.main.orders", "customer_id")
+    }
+
+
+def test_a_snapshot_has_column_lineage(build):
+    _, ws = build
+    snapshot = column_lineage(final(ws.events(), "snapshot.floe.customers_snapshot"))
+    assert snapshot["email"] == [("warehouse.main.stg_customers", "email", "IDENTITY")]
+    assert snapshot["dbt_scd_id"] == [
+        ("warehouse.main.stg_customers", "customer_id", "TRANSFORMATION")
+    ]
+
+
+def test_an_incremental_models_second_run_keeps_its_column_lineage(other_project):
+    ws, _ = other_project
+    second = materialize(ws, selection=["analytics/views_incremental"])
+    assert second.success
+    runs = [
+        e
+        for e in ws.events()
+        if e["job"]["name"] == "model.clickstream.views_incremental" and e["eventType"] == "OTHER"
+    ]
+    assert len(runs) == 2  # the first run, and this one that reads its own table
+    first, again = runs
+    assert column_lineage(again) == column_lineage(first)
+    assert ("clickstream.main_analytics.views_incremental", "view_id") in indirect(again)["FILTER"]
+    assert "is_incremental" not in again["job"]["facets"]["sql"]["query"]

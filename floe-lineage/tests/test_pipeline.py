@@ -303,3 +303,29 @@ def test_disabled_lineage_emits_nothing(workspace: Workspace, monkeypatch: pytes
     result = materialize(workspace, selection="raw_customers")
     assert result.success
     assert not workspace.events_file.exists()
+
+
+def test_node_runs_name_their_dbt_invocation_and_target(build):
+    """dbt-ol's ``dbt_run`` facet (its name, fields and schema URL) and floe-lineage's
+    ``dbt_target``: which dbt invocation, profile and target a node ran in."""
+    result, ws = build
+    run_manifest_file = next(ws.project.glob(f"target/*-{result.run_id[:7]}-*/manifest.json"))
+    invocation_id = json.loads(run_manifest_file.read_text())["metadata"]["invocation_id"]
+    for event in node_events(ws.events(), step_name(result)):
+        facets = event["run"]["facets"]
+        assert facets["dbt_run"] | {"_producer": None, "_schemaURL": None} == {
+            "_producer": None,
+            "_schemaURL": None,
+            "invocation_id": invocation_id,
+            "project_name": "floe",
+            "profile_name": "floe",
+            "dbt_runtime": "core",
+        }
+        assert facets["dbt_run"]["_schemaURL"].startswith(
+            "https://raw.githubusercontent.com/OpenLineage/OpenLineage/"
+        )
+        assert (
+            facets["dbt_target"]["profile_name"],
+            facets["dbt_target"]["target_name"],
+            facets["dbt_target"]["adapter_type"],
+        ) == ("floe", "dev", "duckdb")

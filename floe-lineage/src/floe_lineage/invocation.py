@@ -39,7 +39,7 @@ from .dbt.run_results import read_run_results
 from .dbt.source_code import git_checkout
 from .delivery.emitter import LineageEmitter
 from .openlineage import run_events as events
-from .openlineage.column_lineage import ColumnSource, trace_models
+from .openlineage.column_lineage import ColumnLineage, snapshot_columns, trace_models
 from .openlineage.observations import WarehouseFacts
 from .openlineage.run_events import (
     NO_FACTS,
@@ -54,6 +54,8 @@ from .warehouse import UnsupportedWarehouse, Warehouse, warehouse_for
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 SKIPPED_STATUSES = frozenset({"skipped"})
 COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
+TRACED_TYPES = frozenset({"model", "snapshot"})
+"""Nodes whose SQL yields the columns they write (a test's SQL writes nothing)."""
 ERROR_TEXT_WAIT = 0.5
 """Seconds a failed node's terminal event waits for dbt to log its error text."""
 
@@ -260,7 +262,7 @@ class InvocationLineage:
         """The warehouse's columns and row counts for these completed nodes' datasets, and the
         column lineage of the models among them."""
         warehouse = self._inspect_warehouse(outcomes)
-        lineage: dict[str, dict[str, list[ColumnSource]]] = {}
+        lineage: dict[str, ColumnLineage] = {}
         with self._emitter.guard("tracing column lineage"):
             lineage = self._column_lineage(outcomes, warehouse)
         return RunFacts(warehouse, lineage)
@@ -289,25 +291,36 @@ class InvocationLineage:
 
     def _column_lineage(
         self, outcomes: Mapping[str, NodeOutcome], warehouse: WarehouseFacts
-    ) -> dict[str, dict[str, list[ColumnSource]]]:
-        """Column lineage of every completed model; a model whose SQL cannot be analysed gets
-        none, and a warning that says why."""
+    ) -> dict[str, ColumnLineage]:
+        """Column lineage of every completed model and snapshot; one whose SQL cannot be
+        analysed gets none, and a warning that says why. The node's own relation is known too:
+        an incremental model reads it (``{{ this }}``) on every run after the first."""
         graph = self._graph_for_run()
         tasks = []
         for uid, outcome in outcomes.items():
             node = graph.node(uid)
             sql = outcome.compiled_code
-            if node is None or node.resource_type != "model" or not sql:
+            if node is None or node.resource_type not in TRACED_TYPES or not sql:
                 continue
             inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
             output = warehouse.columns.get(node.relation, []) if node.relation else []
+            if node.relation is not None and output:
+                inputs[node.relation] = output
             tasks.append((uid, sql, self._warehouse.dialect, inputs, output))
         found = {}
         for uid, result in trace_models(tasks):
             if isinstance(result, str):
                 self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {result}")
-            else:
-                found[uid] = result
+                continue
+            node = graph.node(uid)
+            parents = graph.inputs(uid)
+            if node is not None and node.resource_type == "snapshot" and len(parents) == 1:
+                output = warehouse.columns.get(node.relation, []) if node.relation else []
+                added = snapshot_columns(
+                    node.properties.get("config", {}), parents[0].relation, output
+                )
+                result = replace(result, fields={**result.fields, **added})
+            found[uid] = result
         return found
 
     @staticmethod
@@ -353,8 +366,10 @@ def lineage_of_dbt_project(
     unsupported one costs a warning and the facts read from the warehouse, never the events)
     and where the project lives in git (``sourceCodeLocation``)."""
     warehouse: Warehouse = UnsupportedWarehouse("unknown", None)
+    chosen = None
     with emitter.guard("reading the dbt profile"):
-        warehouse = warehouse_for(read_target(project_dir, profiles_dir, profile, target))
+        chosen = read_target(project_dir, profiles_dir, profile, target)
+        warehouse = warehouse_for(chosen)
         if not warehouse.supported:
             emitter.warn(
                 f"OpenLineage: floe-lineage reads no {warehouse.adapter_type} warehouse: datasets"
@@ -371,5 +386,7 @@ def lineage_of_dbt_project(
         attempt=attempt,
         source_code=git_checkout(project_dir),
         extra_facets=extra_facets,
+        dbt_profile=chosen.profile_name if chosen else None,
+        dbt_target=chosen.target_name if chosen else None,
     )
     return InvocationLineage(emitter, context, warehouse, count_view_rows=count_view_rows)

@@ -1,5 +1,8 @@
 """Column-level lineage of a model's compiled SQL, traced with sqlglot through CTEs, ``select *``
-and aliases down to the tables the model reads."""
+and aliases down to the tables the model reads: for each output column the columns its value is
+computed from (DIRECT) and those deciding it through a condition (INDIRECT CONDITIONAL), and for
+the whole result the columns deciding which rows it holds (INDIRECT JOIN, FILTER, GROUP_BY,
+SORT, WINDOW: ``indirect_lineage``)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -16,6 +20,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.lineage import Node, lineage
 
 from ..dbt.relation import Relation
+from .indirect_lineage import TableColumn, indirect_lineage
 from .observations import Columns
 
 IDENTITY, TRANSFORMATION, AGGREGATION = "IDENTITY", "TRANSFORMATION", "AGGREGATION"
@@ -24,6 +29,8 @@ PARALLEL_FROM = 64
 
 Task = tuple[str, str, str, Mapping[Relation, Columns], Columns]
 """(unique id, SQL, dialect, input columns, output columns) of one model."""
+Traced = tuple[str, "ColumnLineage | str"]
+"""(unique id, its lineage or why it could not be traced)."""
 
 
 class ColumnLineageError(ValueError):
@@ -32,22 +39,34 @@ class ColumnLineageError(ValueError):
 
 @dataclass(frozen=True)
 class ColumnSource:
-    """An upstream column an output column is computed from, and how."""
+    """An upstream column an output column (or the whole result) depends on, and how."""
 
     relation: Relation
     column: str
     subtype: str
-    """IDENTITY (copied as is), TRANSFORMATION (computed row by row) or AGGREGATION."""
+    """DIRECT: IDENTITY (copied as is), TRANSFORMATION (computed row by row) or AGGREGATION;
+    INDIRECT: CONDITIONAL (a field), JOIN, FILTER, GROUP_BY, SORT or WINDOW (the dataset)."""
+    type: str = "DIRECT"
+
+
+@dataclass(frozen=True)
+class ColumnLineage:
+    """The lineage of a model's output: per column, and for the dataset as a whole."""
+
+    fields: dict[str, list[ColumnSource]]
+    dataset: list[ColumnSource]
 
 
 def column_lineage(
     sql: str, dialect: str, inputs: Mapping[Relation, Columns], output: Columns = ()
-) -> dict[str, list[ColumnSource]]:
-    """Every output column of ``sql`` mapped to the table columns it is computed from.
+) -> ColumnLineage:
+    """Every output column of ``sql`` mapped to the table columns it depends on, and the table
+    columns the whole result depends on.
 
-    ``inputs`` holds the real columns of the relations the SQL reads; ``select *`` is expanded
-    with them. Column names are reported as the warehouse spells them (``output`` holds the
-    real output columns), since the parser folds the case of identifiers. Raises
+    ``inputs`` holds the real columns of the relations the SQL reads (the model's own relation
+    too, for SQL that reads it: an incremental model's ``{{ this }}``); ``select *`` is
+    expanded with them. Column names are reported as the warehouse spells them (``output``
+    holds the real output columns), since the parser folds the case of identifiers. Raises
     ``ColumnLineageError`` when the SQL cannot be parsed or traced.
     """
     schema: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
@@ -70,17 +89,63 @@ def column_lineage(
         roots = lineage(
             None, statement, schema=schema, dialect=dialect, copy=False, trim_selects=False
         )
+        indirect = indirect_lineage(statement)  # lineage() qualified it in place
     except SqlglotError as exc:
         raise ColumnLineageError(str(exc).splitlines()[0]) from exc
-    return {
-        output_spelling.get(column.lower(), column): _sources(root, known, spelling)
-        for column, root in roots.items()
-    }
+
+    def sources(found: set[TableColumn], subtype: str) -> list[ColumnSource]:
+        return sorted(
+            {ColumnSource(*_named(t, c, known, spelling), subtype, "INDIRECT") for t, c in found},
+            key=lambda s: (s.relation.name, s.column),
+        )
+
+    fields = {}
+    for column, root in roots.items():
+        only_conditions = {
+            _named(t, c, known, spelling) for t, c in indirect.conditional_only.get(column, ())
+        }
+        direct = [
+            s
+            for s in _sources(root, known, spelling)
+            if (s.relation, s.column) not in only_conditions
+        ]
+        fields[output_spelling.get(column.lower(), column)] = direct + sources(
+            indirect.conditional.get(column, set()), "CONDITIONAL"
+        )
+    dataset = [
+        source
+        for subtype in ("JOIN", "FILTER", "GROUP_BY", "SORT", "WINDOW")
+        for source in sources(indirect.dataset.get(subtype, set()), subtype)
+    ]
+    return ColumnLineage(fields, dataset)
 
 
-def trace_models(
-    tasks: Sequence[Task],
-) -> Iterator[tuple[str, dict[str, list[ColumnSource]] | str]]:
+def snapshot_columns(
+    config: Mapping[str, Any], source: Relation, output: Columns
+) -> dict[str, list[ColumnSource]]:
+    """The lineage of the columns a dbt snapshot adds to what it copies (``dbt_scd_id``,
+    ``dbt_updated_at``, ``dbt_valid_from``, ``dbt_valid_to``), from its config: the id hashes
+    the unique key (and ``updated_at``); with the timestamp strategy the times come from
+    ``updated_at``, with the check strategy from the clock (no column)."""
+    present = {name.lower(): name for name, _ in output}
+    keys = config.get("unique_key") or []
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    updated_at = config.get("updated_at") if config.get("strategy") == "timestamp" else None
+    added: dict[str, list[ColumnSource]] = {}
+
+    def add(column: str, sources: list[str], subtype: str) -> None:
+        if column in present and sources:
+            added[present[column]] = [ColumnSource(source, s, subtype) for s in sources]
+
+    add("dbt_scd_id", [*keys, *([updated_at] if updated_at else [])], TRANSFORMATION)
+    if updated_at:
+        add("dbt_updated_at", [updated_at], IDENTITY)
+        add("dbt_valid_from", [updated_at], IDENTITY)
+        add("dbt_valid_to", [updated_at], TRANSFORMATION)
+    return added
+
+
+def trace_models(tasks: Sequence[Task]) -> Iterator[Traced]:
     """``column_lineage`` of every task: (unique id, lineage) or (unique id, why not).
 
     Parsing is CPU-bound pure Python, so many models go to a pool of forked worker processes,
@@ -100,7 +165,7 @@ def trace_models(
         yield from pool.map(_trace, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
 
 
-def _trace(task: Task) -> tuple[str, dict[str, list[ColumnSource]] | str]:
+def _trace(task: Task) -> Traced:
     unique_id, sql, dialect, inputs, output = task
     try:
         return unique_id, column_lineage(sql, dialect, inputs, output)
@@ -118,16 +183,25 @@ def _sources(
         table = leaf.source
         if not isinstance(table, exp.Table):
             continue  # a literal or a function without columns
-        key = _key(table.catalog, table.db, table.name)
-        relation = known.get(key) or Relation(table.catalog or None, table.db or None, table.name)
-        column = leaf.name.rsplit(".", 1)[-1]
-        column = spelling.get((key, column.lower()), column)
+        relation, column = _named(table, leaf.name.rsplit(".", 1)[-1], known, spelling)
         subtype = _subtype(path)
         previous = found.get((relation, column))
         found[(relation, column)] = max(previous or subtype, subtype, key=_RANK.__getitem__)
     return [
         ColumnSource(rel, col, subtype) for (rel, col), subtype in sorted(found.items(), key=_order)
     ]
+
+
+def _named(
+    table: exp.Table,
+    column: str,
+    known: Mapping[tuple[str, str, str], Relation],
+    spelling: Mapping[tuple[tuple[str, str, str], str], str],
+) -> tuple[Relation, str]:
+    """A table column as the warehouse names it (the parser folds identifiers' case)."""
+    key = _key(table.catalog, table.db, table.name)
+    relation = known.get(key) or Relation(table.catalog or None, table.db or None, table.name)
+    return relation, spelling.get((key, column.lower()), column)
 
 
 def _leaves(node: Node, path: Sequence[Node]) -> Iterator[tuple[Node, Sequence[Node]]]:

@@ -30,14 +30,16 @@ from openlineage.client.generated import (
     tags_dataset,
     tags_job,
 )
-from openlineage.client.generated.base import DatasetFacet
+from openlineage.client.generated.base import DatasetFacet, RunFacet
 
 from .. import __version__
 from ..dbt.source_code import GitCheckout
-from ..schemas import CLASSIFICATION_SCHEMA_URL
-from .column_lineage import ColumnSource
+from ..schemas import CLASSIFICATION_SCHEMA_URL, DBT_RUN_SCHEMA_URL, DBT_TARGET_SCHEMA_URL
+from .column_lineage import ColumnLineage, ColumnSource
 
 CLASSIFICATION_KEYS = ("classification", "sensitivity")
+FLOE_META = "floe"
+"""dbt ``meta`` key floe reads its own settings under (``meta.floe.classification`` ...)."""
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -156,34 +158,36 @@ def schema(
     }
 
 
-def column_lineage(
-    producer: str, namespace: str, sources: Mapping[str, Sequence[ColumnSource]]
-) -> dict[str, Any]:
-    """``columnLineage`` (1-2-0) of the output columns that are computed from table columns."""
-    fields = {
-        column: column_lineage_dataset.Fields(
-            inputFields=[
-                column_lineage_dataset.InputField(
-                    namespace=namespace,
-                    name=source.relation.name,
-                    field=source.column,
-                    transformations=[
-                        column_lineage_dataset.Transformation(
-                            type="DIRECT", subtype=source.subtype, masking=False
-                        )
-                    ],
+def column_lineage(producer: str, namespace: str, lineage: ColumnLineage | None) -> dict[str, Any]:
+    """``columnLineage`` (1-2-0): per output column the columns it is computed from (DIRECT)
+    or decided by (INDIRECT CONDITIONAL), and the columns deciding the dataset's rows."""
+    if lineage is None:
+        return {}
+
+    def input_field(source: ColumnSource) -> column_lineage_dataset.InputField:
+        return column_lineage_dataset.InputField(
+            namespace=namespace,
+            name=source.relation.name,
+            field=source.column,
+            transformations=[
+                column_lineage_dataset.Transformation(
+                    type=source.type, subtype=source.subtype, masking=False
                 )
-                for source in column_sources
-            ]
+            ],
         )
-        for column, column_sources in sources.items()
-        if column_sources
+
+    fields = {
+        column: column_lineage_dataset.Fields(inputFields=[input_field(s) for s in sources])
+        for column, sources in lineage.fields.items()
+        if sources
     }
-    if not fields:
+    if not fields and not lineage.dataset:
         return {}
     return {
         "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(
-            fields=fields, producer=producer
+            fields=fields,
+            dataset=[input_field(s) for s in lineage.dataset] or None,
+            producer=producer,
         )
     }
 
@@ -288,14 +292,75 @@ class ColumnClassificationDatasetFacet(DatasetFacet):
 def column_classification(
     producer: str, column_meta: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """``columnClassification`` from the ``classification``/``sensitivity`` keys of column meta."""
-    fields = {
-        name: {key: str(meta[key]) for key in CLASSIFICATION_KEYS if key in meta}
-        for name, meta in column_meta.items()
-        if "classification" in meta
-    }
+    """``columnClassification`` from the ``classification``/``sensitivity`` keys of column
+    meta, at its top level or under ``floe`` (floe's ``meta.floe.classification``; the latter
+    wins)."""
+    fields = {}
+    for name, meta in column_meta.items():
+        floe = meta.get(FLOE_META)
+        merged = {**meta, **(floe if isinstance(floe, Mapping) else {})}
+        if "classification" in merged:
+            fields[name] = {key: str(merged[key]) for key in CLASSIFICATION_KEYS if key in merged}
     if not fields:
         return {}
     return {
         "columnClassification": ColumnClassificationDatasetFacet(fields=fields, producer=producer)
+    }
+
+
+@attr.define
+class DbtRunRunFacet(RunFacet):
+    """dbt-ol's ``dbt_run`` facet, same name, fields and schema URL, so consumers that know
+    dbt-ol's events read floe-lineage's."""
+
+    invocation_id: str
+    project_name: str | None = None
+    profile_name: str | None = None
+    dbt_runtime: str | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return DBT_RUN_SCHEMA_URL
+
+
+@attr.define
+class DbtTargetRunFacet(RunFacet):
+    """Custom facet: the dbt target (dbt-ol names the profile only); its JSON Schema ships in
+    ``floe_lineage/schemas/``."""
+
+    profile_name: str
+    target_name: str
+    adapter_type: str
+
+    @staticmethod
+    def _get_schema() -> str:
+        return DBT_TARGET_SCHEMA_URL
+
+
+def dbt_run(
+    producer: str, invocation_id: str | None, project_name: str | None, profile: str | None
+) -> dict[str, Any]:
+    """dbt-ol's ``dbt_run``: the dbt invocation a node ran in (dbt Core)."""
+    if not invocation_id:
+        return {}
+    return {
+        "dbt_run": DbtRunRunFacet(
+            invocation_id=invocation_id,
+            project_name=project_name,
+            profile_name=profile,
+            dbt_runtime="core",
+            producer=producer,
+        )
+    }
+
+
+def dbt_target(
+    producer: str, profile: str | None, target: str | None, adapter_type: str
+) -> dict[str, Any]:
+    if not profile or not target:
+        return {}
+    return {
+        "dbt_target": DbtTargetRunFacet(
+            profile_name=profile, target_name=target, adapter_type=adapter_type, producer=producer
+        )
     }

@@ -4,7 +4,7 @@ puts in the ``EmissionContext``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from openlineage.client.generated.data_quality_assertions_dataset import Asserti
 from ..dbt.manifest import DbtGraph, DbtNode
 from ..dbt.source_code import GitCheckout
 from . import facets
-from .column_lineage import ColumnSource
+from .column_lineage import ColumnLineage
 from .naming import stable_run_id
 from .observations import WarehouseFacts
 
@@ -58,6 +58,9 @@ class EmissionContext:
     """Retry attempt of the parent (0 the first time): a retried attempt gets new run ids."""
     source_code: GitCheckout | None = None
     extra_facets: ExtraFacets | None = None
+    dbt_profile: str | None = None
+    """The dbt profile and target the invocation runs against (``dbt_run`` / ``dbt_target``)."""
+    dbt_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,11 @@ class NodeOutcome:
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What is known only once dbt has ended, shared by all terminal events."""
+    """What the warehouse told (columns, row counts) and the column lineage traced with it."""
 
     warehouse: WarehouseFacts = field(default_factory=WarehouseFacts)
-    column_lineage: Mapping[str, Mapping[str, Sequence[ColumnSource]]] = field(default_factory=dict)
-    """Per model unique id: output column -> upstream columns."""
+    column_lineage: Mapping[str, ColumnLineage] = field(default_factory=dict)
+    """Per model or snapshot unique id."""
 
 
 NO_FACTS = RunFacts()
@@ -152,6 +155,13 @@ def _node_event(
     p = ctx.producer
     run_facets = facets.parent(p, ctx.parent.as_tuple(), ctx.root.as_tuple())
     run_facets |= facets.processing_engine(p, graph.dbt_version)
+    run_facets |= facets.dbt_run(
+        p,
+        graph.metadata.get("invocation_id"),
+        graph.metadata.get("project_name"),
+        ctx.dbt_profile,
+    )
+    run_facets |= facets.dbt_target(p, ctx.dbt_profile, ctx.dbt_target, graph.adapter_type)
     job_facets = (
         facets.job_type(p, "DBT", node.resource_type.upper())
         | facets.job_documentation(p, node.description)
@@ -188,7 +198,7 @@ def _node_event(
                 name=output.relation.name,
                 facets=_dataset_facets(ctx, output, run)
                 | facets.column_lineage(
-                    p, ctx.dataset_namespace, run.column_lineage.get(node.unique_id, {})
+                    p, ctx.dataset_namespace, run.column_lineage.get(node.unique_id)
                 )
                 | extra_dataset,
                 outputFacets=facets.output_statistics(

@@ -1,10 +1,11 @@
 """JSON Schemas shipped with floe-lineage, used offline.
 
-- ``ColumnClassificationDatasetFacet.json``: the schema of floe-lineage's one custom facet. Its
-  ``$id`` (the facet's ``_schemaURL``) names this package's repository at this release.
+- ``ColumnClassificationDatasetFacet.json``, ``DbtTargetRunFacet.json``: the schemas of
+  floe-lineage's own facets. Each ``$id`` (the facet's ``_schemaURL``) names this package's
+  repository at this release.
 - ``openlineage/``: the official OpenLineage schemas of the spec version and the facet versions
-  floe-lineage emits (Apache-2.0, see ``openlineage/LICENSE``; ``openlineage/SOURCE`` names the
-  commit of the OpenLineage repository they come from).
+  floe-lineage emits, and of dbt-ol's ``dbt_run`` facet (Apache-2.0, see ``openlineage/LICENSE``;
+  ``openlineage/SOURCE`` names where they come from).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from typing import Any
 from .. import __version__
 
 CLASSIFICATION_FILE = "ColumnClassificationDatasetFacet.json"
+DBT_TARGET_FILE = "DbtTargetRunFacet.json"
+DBT_RUN_SCHEMA_URL = (
+    "https://raw.githubusercontent.com/OpenLineage/OpenLineage/main/integration/common/"
+    "openlineage/common/schema/dbt-run-run-facet.json#/$defs/DbtRunRunFacet"
+)
+"""dbt-ol's own schema URL for its ``dbt_run`` facet (floe-lineage ships a copy)."""
 
 
 def repository_url() -> str:
@@ -28,18 +35,24 @@ def repository_url() -> str:
     raise LookupError("floe-lineage's metadata names no Repository URL")
 
 
-CLASSIFICATION_SCHEMA_ID = (
-    f"{repository_url()}/blob/v{__version__}/floe-lineage/src/floe_lineage/schemas/"
-    f"{CLASSIFICATION_FILE}"
-)
+def own_schema_id(file: str) -> str:
+    """The ``$id`` of one of floe-lineage's own schemas: this repository at this version."""
+    return f"{repository_url()}/blob/v{__version__}/floe-lineage/src/floe_lineage/schemas/{file}"
+
+
+CLASSIFICATION_SCHEMA_ID = own_schema_id(CLASSIFICATION_FILE)
 CLASSIFICATION_SCHEMA_URL = CLASSIFICATION_SCHEMA_ID + "#/$defs/ColumnClassificationDatasetFacet"
+DBT_TARGET_SCHEMA_URL = own_schema_id(DBT_TARGET_FILE) + "#/$defs/DbtTargetRunFacet"
 
 
 @cache
 def shipped_schemas() -> tuple[dict[str, Any], ...]:
     """Every shipped schema document (each has an ``$id``), loaded once."""
     root = resources.files(__package__)
-    documents = [json.loads((root / CLASSIFICATION_FILE).read_text(encoding="utf-8"))]
+    documents = [
+        json.loads((root / name).read_text(encoding="utf-8"))
+        for name in (CLASSIFICATION_FILE, DBT_TARGET_FILE)
+    ]
     stack = [root / "openlineage"]
     while stack:
         for entry in stack.pop().iterdir():

@@ -252,15 +252,18 @@ class ColumnView:
     def reference(self) -> str:
         return f"{self.dataset}.{self.name}"
 
-    def sources(self) -> list[tuple[str, str, str]]:
-        """The columns this one is computed from directly: (dataset, column, subtype)."""
+    def sources(self, kind: str = "DIRECT") -> list[tuple[str, str, str]]:
+        """The columns this one is computed from in one step: (dataset, column, subtype);
+        ``kind="INDIRECT"``: those deciding it through a condition (CONDITIONAL)."""
         description = self.lineage.dataset(self.dataset).description
         fields = description.get("facets", {}).get("columnLineage", {}).get("fields", {})
         spec = {k.lower(): v for k, v in fields.items()}.get(self.name.lower(), {})
-        return [
-            (f["name"], f["field"], (f.get("transformations") or [{}])[0].get("subtype", ""))
-            for f in spec.get("inputFields", [])
-        ]
+        found = []
+        for source in spec.get("inputFields", []):
+            transformation = (source.get("transformations") or [{}])[0]
+            if transformation.get("type", "DIRECT") == kind:
+                found.append((source["name"], source["field"], transformation.get("subtype", "")))
+        return found
 
     def derives_from(self, reference: str) -> ColumnView:
         """Assert this column is computed from ``reference`` (``<dataset>.<column>``), directly

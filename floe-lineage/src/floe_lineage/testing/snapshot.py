@@ -4,7 +4,8 @@ review shows the lineage diff line by line.
 
 What is kept: every dbt job with its state, the datasets it reads and writes and the assertions
 of dbt tests; every dataset with its warehouse (the namespace's scheme), its typed columns and
-each column's lineage, on one line per column so a diff names the column. What is left out:
+each column's lineage, on one line per column so a diff names the column, and the columns that
+decide its rows (INDIRECT: JOIN, FILTER, GROUP_BY, SORT, WINDOW). What is left out:
 times, run ids, row counts, machine paths (a namespace's host, port or file), the orchestrator's
 own job.
 """
@@ -70,12 +71,23 @@ def normalized_view(
             lines.append(f"    {field['name']} {field.get('type', '?')}{arrow}")
         if not fields:
             lines.append("    (columns unknown)")
+        rows = described.get("facets", {}).get("columnLineage", {}).get("dataset", [])
+        if rows:
+            lines.append(
+                "    (rows) <- "
+                + ", ".join(
+                    f"{display(source['name'])}.{source['field']} {_subtype(source)}"
+                    for source in rows
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
 def _subtype(source: Mapping[str, Any]) -> str:
+    """``IDENTITY``, ``AGGREGATION`` ... for DIRECT; ``FILTER (indirect)`` ... for INDIRECT."""
     return "+".join(
-        t.get("subtype") or t.get("type", "?") for t in source.get("transformations", [])
+        (t.get("subtype") or "?") + (" (indirect)" if t.get("type") == "INDIRECT" else "")
+        for t in source.get("transformations", [])
     )
 
 

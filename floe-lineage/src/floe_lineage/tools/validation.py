@@ -88,10 +88,7 @@ def _shipped_registry() -> Registry:
 
 
 def _resources(documents: Iterable[Mapping[str, Any]]) -> list[tuple[str, Resource]]:
-    return [
-        (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
-        for doc in documents
-    ]
+    return [(doc["$id"], DRAFT202012.create_resource(doc)) for doc in documents]
 
 
 @cache
