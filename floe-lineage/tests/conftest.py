@@ -130,12 +130,20 @@ def workspace(
 
 
 @pytest.fixture(scope="session")
+def build_instance() -> dg.DagsterInstance:
+    """The Dagster instance ``build`` ran in (to read what Dagster recorded)."""
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="session")
 def build(
-    tmp_path_factory: pytest.TempPathFactory, sample_project: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    sample_project: Path,
+    build_instance: dg.DagsterInstance,
 ) -> tuple[dg.ExecuteInProcessResult, Workspace]:
     """One successful materialization of every asset, shared by the tests that only read it."""
     ws = make_workspace(tmp_path_factory.mktemp("build"), sample_project)
-    result = materialize(ws)
+    result = materialize(ws, instance=build_instance)
     assert result.success
     return result, ws
 

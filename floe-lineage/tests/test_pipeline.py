@@ -329,3 +329,38 @@ def test_node_runs_name_their_dbt_invocation_and_target(build):
             facets["dbt_target"]["target_name"],
             facets["dbt_target"]["adapter_type"],
         ) == ("floe", "dev", "duckdb")
+
+
+def test_dagster_records_the_lineage_facts_on_each_materialization(build, build_instance):
+    """Read back from the Dagster instance: typed columns with their docs, the row count, the
+    column lineage between assets, and the OpenLineage run of the materialization."""
+    _, ws = build
+    event = build_instance.get_latest_materialization_event(dg.AssetKey("customers"))
+    metadata = event.asset_materialization.metadata
+    schema = metadata["dagster/column_schema"].value
+    assert [(c.name, c.type) for c in schema.columns][:2] == [
+        ("customer_id", "INTEGER"),
+        ("full_name", "VARCHAR"),
+    ]
+    assert {c.name: c.description for c in schema.columns}["lifetime_value"] == (
+        "Sum of all order amounts."
+    )
+    counted = last_of(ws.events(), "model.floe.customers")["outputs"][0]["outputFacets"]
+    assert metadata["dagster/row_count"].value == counted["outputStatistics"]["rowCount"]
+    lineage = metadata["dagster/column_lineage"].value.deps_by_column
+    assert [(d.asset_key, d.column_name) for d in lineage["full_name"]] == [
+        (dg.AssetKey("stg_customers"), "first_name"),
+        (dg.AssetKey("stg_customers"), "last_name"),
+    ]
+    assert [(d.asset_key, d.column_name) for d in lineage["lifetime_value"]] == [
+        (dg.AssetKey("orders"), "amount")
+    ]
+    completed = next(
+        e
+        for e in ws.events()
+        if e["job"]["name"] == "model.floe.customers" and e["eventType"] == "COMPLETE"
+    )
+    assert metadata["openlineage/run_id"].value == completed["run"]["runId"]
+    for key in ("raw_orders", "stg_orders", "orders", "customers_snapshot"):
+        recorded = build_instance.get_latest_materialization_event(dg.AssetKey(key))
+        assert "dagster/column_schema" in recorded.asset_materialization.metadata, key

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,59 @@ def test_check_passes_a_complete_run(build):
     assert "OK: all 71 events are valid OpenLineage" in done.stdout
 
 
-def test_summary_lists_every_run(build):
-    _, ws = build
-    done = cli("summary", str(ws.events_file))
+def test_summary_groups_by_run_and_ends_quietly_in_a_closed_pipe(
+    build, failed_build, tmp_path: Path
+):
+    (result, ws), (failed, failed_ws) = build, failed_build
+    both = tmp_path / "two-runs.jsonl"
+    both.write_text(ws.events_file.read_text() + failed_ws.events_file.read_text())
+    done = cli("summary", str(both))
     assert done.returncode == 0, done.stderr
+    headers = [line for line in done.stdout.splitlines() if line.startswith("run ")]
+    assert headers[0].startswith(f"run {result.run_id}: ") and "23 dbt nodes: 23 COMPLETE" in (
+        headers[0]
+    )
+    assert headers[1].startswith(f"run {failed.run_id}: ") and " FAIL; " in headers[1]
+    assert len(headers) == 2
     assert re.search(r"model\.floe\.orders +COMPLETE +warehouse\.main\.stg_orders, ", done.stdout)
-    assert f"events: {ws.events_file.resolve()}" in done.stdout
+    assert f"events: {both.resolve()}" in done.stdout
+
+    many = tmp_path / "many-runs.jsonl"  # more output than a pipe buffers
+    text = ws.events_file.read_text()
+    many.write_text("".join(text.replace(result.run_id, str(uuid.uuid4())) for _ in range(80)))
+    piped = subprocess.run(  # `floe-lineage summary | head -1`
+        f"'{FLOE_LINEAGE}' summary '{many}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        executable="/bin/bash",
+    )
+    assert piped.stdout.startswith("run ") and piped.stdout.count("\n") == 1
+    assert piped.stderr == ""
+
+
+def test_run_is_chosen_by_any_unique_prefix(build, failed_build, tmp_path: Path):
+    (result, ws), (failed, failed_ws) = build, failed_build
+    both = tmp_path / "two-runs.jsonl"
+    both.write_text(ws.events_file.read_text() + failed_ws.events_file.read_text())
+    manifest = str(run_manifest(ws.project, result.run_id))
+    done = cli("check", str(both), "--run", result.run_id[:8], "--manifest", manifest)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Run {result.run_id}: 23 dbt nodes" in done.stdout
+
+    unknown = cli("check", str(both), "--run", "zz", "--manifest", manifest)
+    assert unknown.returncode == 2
+    assert f"--run 'zz' names no run; runs: {result.run_id}, {failed.run_id}" in unknown.stderr
+    common = os.path.commonprefix([result.run_id, failed.run_id])
+    if common:  # two random run ids rarely share a first character
+        ambiguous = cli("check", str(both), "--run", common, "--manifest", manifest)
+        assert ambiguous.returncode == 2 and "names several runs" in ambiguous.stderr
+    ambiguous = cli("check", str(both), "--run", "", "--manifest", manifest)
+    assert ambiguous.returncode == 2
+    assert f"--run '' names several runs; runs: {result.run_id}, {failed.run_id}" in (
+        ambiguous.stderr
+    )
 
 
 def test_check_fails_on_schema_violations(build, tmp_path: Path):

@@ -64,6 +64,20 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class NodeFacts:
+    """What lineage learnt about one dbt node, for an orchestrator to show beside its own view
+    (Dagster's column schema, row count and column lineage)."""
+
+    run_id: str
+    """The node's OpenLineage run id."""
+    job_name: str
+    columns: list[tuple[str, str, str | None]]
+    """The written relation's real ``(column, type, description)``, in table order."""
+    row_count: int | None
+    column_lineage: ColumnLineage | None
+
+
 @dataclass
 class _Closed:
     """A node whose terminal event was sent, and what its facts event may still add."""
@@ -106,6 +120,9 @@ class InvocationLineage:
         self._started: dict[str, datetime] = {}
         self._closed: dict[str, _Closed] = {}
         self._late_errors: dict[str, str] = {}
+        self._known: dict[str, RunFacts] = {}
+        """The facts of each completed node, once read."""
+        self._facts_added = False
 
     def start(self) -> None:
         """Close what killed runs left open, then START the parent job."""
@@ -139,9 +156,13 @@ class InvocationLineage:
                 if closed is not None and closed.outcome.message != fact.message:
                     self._late_errors[fact.unique_id] = fact.message
 
-    def finish(self, failure: str | None = None, aborted: bool = False) -> None:
-        """ABORT every node still running, add the warehouse's facts, then end the parent job:
-        ABORT if ``aborted``, FAIL with ``failure`` if given, else COMPLETE."""
+    def add_facts(self) -> None:
+        """Once dbt has exited: ABORT every node still running, and send what the warehouse
+        tells about the completed ones (OTHER events where the terminal events could not carry
+        it). Done once; ``finish`` does it if nobody did."""
+        if self._facts_added:
+            return
+        self._facts_added = True
         now = self._clock()
         with self._emitter.guard("aborting the dbt nodes still running"):
             for unique_id in [u for u in self._started if u not in self._closed]:
@@ -150,6 +171,39 @@ class InvocationLineage:
             self._emit_facts(now)
         with self._emitter.guard(f"closing the connection to {self._warehouse.namespace}"):
             self._warehouse.close()
+
+    @property
+    def graph(self) -> DbtGraph:
+        """The manifest of this invocation (the one dbt wrote into its target folder)."""
+        return self._graph_for_run()
+
+    def facts_of(self, unique_id: str) -> NodeFacts | None:
+        """What lineage knows of a completed node that writes a relation, once known (when it
+        finished, or after ``add_facts``); None before, or for a node that wrote nothing."""
+        facts, closed = self._known.get(unique_id), self._closed.get(unique_id)
+        node = closed.node if closed else None
+        if facts is None or node is None or node.relation is None:
+            return None
+        documented = {
+            name.lower(): (column.get("description") or None)
+            for name, column in node.columns.items()
+        }
+        return NodeFacts(
+            run_id=events.node_run_id(self._context, unique_id),
+            job_name=unique_id,
+            columns=[
+                (name, data_type, documented.get(name.lower()))
+                for name, data_type in facts.warehouse.columns.get(node.relation, [])
+            ],
+            row_count=facts.warehouse.row_counts.get(node.relation),
+            column_lineage=facts.column_lineage.get(unique_id),
+        )
+
+    def finish(self, failure: str | None = None, aborted: bool = False) -> None:
+        """``add_facts`` if not done yet, then end the parent job: ABORT if ``aborted``, FAIL
+        with ``failure`` if given, else COMPLETE."""
+        self.add_facts()
+        now = self._clock()
         with self._emitter.guard("finishing the parent job's lineage"):
             state = RunState.ABORT if aborted else RunState.FAIL if failure else RunState.COMPLETE
             self._emitter.emit(events.parent_event(self._context, state, now, failure))
@@ -183,6 +237,7 @@ class InvocationLineage:
         if outcome.state == RunState.COMPLETE and self._warehouse.reads_during_run:
             with self._emitter.guard(f"reading the warehouse for {node.unique_id}"):
                 facts = self._facts({node.unique_id: outcome})
+                self._known[node.unique_id] = facts
                 complete = True
         self._send_terminal(node, outcome, facts)
         self._closed[node.unique_id] = _Closed(node, outcome, complete)
@@ -241,6 +296,7 @@ class InvocationLineage:
         facts = NO_FACTS
         if pending:
             facts = self._facts(pending)
+            self._known.update(dict.fromkeys(pending, facts))
         graph = self._graph_for_run()
         for uid, closed in sorted(self._closed.items(), key=lambda i: i[1].outcome.finished_at):
             late = self._late_errors.get(uid)

@@ -43,6 +43,7 @@ from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..schemas import repository_url
+from .metadata import dataset_asset_keys, with_lineage_metadata
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
 DEFAULT_PRODUCER = f"{repository_url()}/tree/v{__version__}/floe-lineage"
@@ -168,7 +169,8 @@ class DbtProjectWithLineage(DbtProjectComponent):
 
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
-        event also fed to the lineage of this step."""
+        event also fed to the lineage of this step, and each materialization completed with
+        lineage's facts (``metadata``)."""
         with self._step_lineage(context, dbt) as lineage:
             with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
                 invocation = dbt.cli(self.get_cli_args(context), context=context)
@@ -180,7 +182,11 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 events = events.fetch_row_counts()
             if "insights" in self.include_metadata:
                 events = events.with_insights()
-            yield from events
+            key_of = dataset_asset_keys(
+                lambda: lineage.graph,
+                lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),
+            )
+            yield from with_lineage_metadata(events, lineage, key_of)
 
     @contextmanager
     def _step_lineage(

@@ -107,6 +107,16 @@ class DbtGraph:
             and props.get("config", {}).get("materialized") != "ephemeral"
         ]
 
+    def unique_ids_by_relation(self) -> dict[str, str]:
+        """The node or source writing (naming) each relation, by its dotted name."""
+        found: dict[str, str] = {}
+        for section in ("nodes", "sources"):
+            for unique_id in self._manifest.get(section, {}):
+                node = self.node(unique_id)
+                if node is not None and node.relation is not None:
+                    found.setdefault(node.relation.name, unique_id)
+        return found
+
     def node(self, unique_id: str) -> DbtNode | None:
         """The node or source with this id, or None if the manifest does not have it."""
         if unique_id not in self._nodes:

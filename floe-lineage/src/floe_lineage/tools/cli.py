@@ -1,6 +1,7 @@
 """``floe-lineage``: look at, check and deliver captured lineage, from a project's folder.
 
-``summary`` prints one line per captured run; ``check`` verifies a run's events against the dbt
+``summary`` prints each captured run (a header with its state and the dbt nodes' states, then a
+line per node); ``check`` verifies a run's events against the dbt
 manifest and the OpenLineage schemas, and finds runs left open anywhere in the file (exit 1 on
 problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the spooled,
 undelivered events; ``recover`` closes, with ABORT, the runs a killed process left open. Events
@@ -38,13 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary, parents=[common])
 
-    summary = command("summary", "one line per run: job, state, inputs -> outputs")
+    summary = command("summary", "each run: its state, then a line per dbt node")
     check = command("check", "check the last run's events (manifest, schemas)")
     report = command("report", "write an HTML lineage graph of the last run")
     for reader in (summary, check, report):
         reader.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
     for reader in (check, report):
-        reader.add_argument("--run", help="root run id, e.g. a Dagster run (default: the last)")
+        reader.add_argument(
+            "--run", help="root run id or a unique prefix, e.g. a Dagster run (default: the last)"
+        )
     check.add_argument(
         "--manifest",
         type=Path,
@@ -65,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise LineageConfigError(f"no events file at {path}")
         events = list(read_events(path))
         if args.command == "summary":
-            print("\n".join(summary_lines(events)) + f"\n\nevents: {path.resolve()}")
+            print("\n".join(summary_lines(events)) + f"\nevents: {path.resolve()}")
             return 0
         run_id, run_events = pick_run(events, args.run)
         if args.command == "check":
@@ -73,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or path.parent / "report.html"
         out.write_text(render_report(run_events, f"Lineage of run {run_id}"), "utf-8")
         print(f"report: {out.resolve()}")
+        return 0
+    except BrokenPipeError:  # `floe-lineage summary | head`: the reader has read enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (LineageConfigError, ValueError, OSError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
@@ -85,10 +91,14 @@ def pick_run(
     runs = runs_of(events)
     if not runs:
         raise ValueError("the events file holds no events")
-    chosen = run_id or list(runs)[-1]
-    if chosen not in runs:
-        raise ValueError(f"no events of run {chosen}; runs: {', '.join(runs)}")
-    return chosen, runs[chosen]
+    if run_id is None:
+        chosen = list(runs)[-1]
+        return chosen, runs[chosen]
+    matching = [run for run in runs if run.startswith(run_id)]
+    if len(matching) != 1:
+        why = "names several runs" if matching else "names no run"
+        raise ValueError(f"--run {run_id!r} {why}; runs: {', '.join(matching or runs)}")
+    return matching[0], runs[matching[0]]
 
 
 def check_events(

@@ -1,27 +1,33 @@
-"""One line per captured run: job, final state, inputs -> outputs."""
+"""What a file of captured events says, run by run."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .check import TERMINAL
+from .check import runs_of
+from .views import dbt_node_views, final_views
 
 
 def summary_lines(events: Iterable[Mapping[str, Any]]) -> list[str]:
-    """One row per run, in order of first event: job, final state, inputs -> outputs."""
-    runs: dict[str, dict[str, Any]] = {}
-    for event in events:
-        run = runs.setdefault(
-            event["run"]["runId"], {"job": event["job"]["name"], "state": "START"}
-        )
-        if event.get("eventType") in TERMINAL or run["state"] == "START":
-            run["state"] = event.get("eventType", "?")
-            run["inputs"] = [d["name"] for d in event.get("inputs", [])]
-            run["outputs"] = [d["name"] for d in event.get("outputs", [])]
-    width = max((len(r["job"]) for r in runs.values()), default=3)
-    rows = [f"{'job':<{width}}  {'state':<8}  inputs -> outputs"]
-    for run in runs.values():
-        flow = f"{', '.join(run['inputs']) or '-'} -> {', '.join(run['outputs']) or '-'}"
-        rows.append(f"{run['job']:<{width}}  {run['state']:<8}  {flow}")
-    return rows
+    """Per root run (e.g. a Dagster run), in the order captured: a header with the job that ran
+    dbt, its state and the dbt nodes' states, then one row per node: job, final state,
+    inputs -> outputs."""
+    lines: list[str] = []
+    for root, run_events in runs_of(events).items():
+        views = final_views(run_events)
+        nodes = dbt_node_views(run_events)
+        parents = [v for name, v in views.items() if name not in nodes]
+        states = Counter(v["eventType"] for v in nodes.values())
+        counted = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"
+        ran = ", ".join(f"{v['job']['name']} {v['eventType']}" for v in parents) or "?"
+        lines.append(f"run {root}: {ran}; {len(nodes)} dbt nodes: {counted}")
+        width = max((len(name) for name in nodes), default=3)
+        lines.append(f"  {'job':<{width}}  {'state':<8}  inputs -> outputs")
+        for name, view in nodes.items():
+            inputs = ", ".join(d["name"] for d in view.get("inputs", [])) or "-"
+            outputs = ", ".join(d["name"] for d in view.get("outputs", [])) or "-"
+            lines.append(f"  {name:<{width}}  {view['eventType']:<8}  {inputs} -> {outputs}")
+        lines.append("")
+    return lines

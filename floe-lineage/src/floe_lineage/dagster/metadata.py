@@ -1,0 +1,117 @@
+"""Dagster metadata from lineage's facts, on the dbt assets' materializations.
+
+Each materialization dagster-dbt yields for a dbt node gets what lineage learnt about that node:
+``dagster/column_schema`` (the warehouse's real columns and types, with the dbt docs'
+descriptions), ``dagster/row_count``, ``dagster/column_lineage`` (each column's DIRECT sources,
+as columns of the upstream assets) and ``openlineage/run_id`` (the node's OpenLineage run). A
+materialization is held until its node's facts are known: as soon as the node finished where the
+warehouse can be read during the run, once dbt has exited otherwise (DuckDB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import dagster as dg
+
+from ..dbt.manifest import DbtGraph
+from ..invocation import InvocationLineage, NodeFacts
+
+AssetKeyOf = Callable[[str], "dg.AssetKey | None"]
+"""The asset key of a dataset, by its OpenLineage name (None: no asset of this project)."""
+
+
+def with_lineage_metadata(
+    events: Iterable[Any], lineage: InvocationLineage, key_of: AssetKeyOf
+) -> Iterator[Any]:
+    """``events`` (dagster-dbt's), each node's materialization completed with its lineage
+    facts. The facts not known while dbt runs are added once the events end, failure or not:
+    what dbt materialized is recorded either way."""
+    held: list[tuple[str, Any]] = []
+
+    def release() -> Iterator[Any]:
+        lineage.add_facts()
+        for unique_id, event in held:
+            facts = lineage.facts_of(unique_id)
+            yield _completed(event, facts, key_of) if facts else event
+
+    try:
+        for event in events:
+            unique_id = _unique_id(event)
+            if unique_id is None:
+                yield event
+                continue
+            facts = lineage.facts_of(unique_id)
+            if facts is None:
+                held.append((unique_id, event))
+            else:
+                yield _completed(event, facts, key_of)
+    except Exception:  # dbt failed: what it materialized before is recorded all the same
+        yield from release()
+        raise
+    yield from release()
+
+
+def dataset_asset_keys(
+    graph_of: Callable[[], DbtGraph], spec_of: Callable[[str], Any]
+) -> AssetKeyOf:
+    """``key_of`` for the datasets of the nodes and sources of the graph ``graph_of`` gives
+    (asked on first use: the run's own manifest is written once dbt starts);
+    ``spec_of(unique_id)`` gives a node's asset spec (dagster-dbt's translator), looked up once
+    per dataset."""
+    by_name: dict[str, str] = {}
+    cache: dict[str, dg.AssetKey | None] = {}
+
+    def key_of(name: str) -> dg.AssetKey | None:
+        if not by_name:
+            by_name.update(graph_of().unique_ids_by_relation())
+        if name not in cache:
+            unique_id = by_name.get(name)
+            try:
+                cache[name] = spec_of(unique_id).key if unique_id else None
+            except Exception:  # a node the translator makes no asset of
+                cache[name] = None
+        return cache[name]
+
+    return key_of
+
+
+def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
+    """The Dagster metadata of one node's facts."""
+    metadata: dict[str, Any] = {"openlineage/run_id": dg.MetadataValue.text(facts.run_id)}
+    if facts.columns:
+        metadata["dagster/column_schema"] = dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=name, type=data_type, description=description)
+                for name, data_type, description in facts.columns
+            ]
+        )
+    if facts.row_count is not None:
+        metadata["dagster/row_count"] = dg.MetadataValue.int(facts.row_count)
+    if facts.column_lineage is not None:
+        deps = {
+            column: [
+                dg.TableColumnDep(asset_key=key, column_name=source.column)
+                for source in sources
+                if source.type == "DIRECT" and (key := key_of(source.relation.name)) is not None
+            ]
+            for column, sources in facts.column_lineage.fields.items()
+        }
+        deps = {column: found for column, found in deps.items() if found}
+        if deps:
+            metadata["dagster/column_lineage"] = dg.TableColumnLineage(deps_by_column=deps)
+    return metadata
+
+
+def _completed(event: Any, facts: NodeFacts, key_of: AssetKeyOf) -> Any:
+    return event.with_metadata({**event.metadata, **lineage_metadata(facts, key_of)})
+
+
+def _unique_id(event: Any) -> str | None:
+    """The dbt node of a materialization dagster-dbt made (Output or AssetMaterialization)."""
+    if not isinstance(event, (dg.Output, dg.AssetMaterialization)):
+        return None
+    value = (event.metadata or {}).get("unique_id")
+    text = getattr(value, "value", value)
+    return text if isinstance(text, str) else None
