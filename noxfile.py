@@ -4,6 +4,7 @@
 - ``nox -s tests``: floe-lineage's own suite, then the template's (rendering, validation,
   update, generated projects installed and run).
 - ``nox -s lint``: ruff over this repository, floe-lineage and a freshly generated project.
+- ``nox -s floe_core``: generated floe.yaml files validated by the published floe-core.
 
 Every session works in its own fresh virtualenv (uv when available) and renders projects into
 temporary folders, never into this repository.
@@ -91,6 +92,15 @@ def tests(session: nox.Session) -> None:
             failed.append(str(suite.relative_to(ROOT)))
     if failed:
         session.error("failed: " + ", ".join(failed))
+
+
+@nox.session
+def floe_core(session: nox.Session) -> None:
+    """floe.yaml validated by floe's own ``FloeSpec`` (the published floe-core package): the
+    generated project's, and floe-lineage's for another dbt project. Heavy to install, so it is
+    not part of ``tests``; CI runs it."""
+    session.install(COPIER, "pytest>=8", "floe-core", f"{LIBRARY}[duckdb]")
+    session.run("pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV)
 
 
 @nox.session

@@ -31,11 +31,16 @@ QUESTIONS = (
     "lineage_namespace",
     "lineage_producer",
     "lineage_transport",
+    "floe_spec",
+    "floe_owner",
 )
+# Asked only when another answer says so: question -> (question, the answer that asks it).
+ASKED_WHEN = {"floe_owner": ("floe_spec", True)}
 
 # Named sets of answers. "defaults" gives only the required project name; "console" and "http"
-# answer every question with a non-default value; "py310" covers the last python_version choice.
-VARIANTS: dict[str, dict[str, str]] = {
+# answer every question they are asked with a non-default value (between them, every question);
+# "py310" covers the last python_version choice.
+VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"project_name": "Floe Defaults"},
     "console": {
         "project_name": "Acme Flow",
@@ -45,6 +50,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "lineage_namespace": "acme.prod/flows:v1",
         "lineage_producer": "https://git.example.com/acme/acme-flow",
         "lineage_transport": "console",
+        "floe_spec": False,
     },
     "http": {
         "project_name": "Zed-Lake 2",
@@ -54,12 +60,13 @@ VARIANTS: dict[str, dict[str, str]] = {
         "lineage_namespace": "zed_lake-prod",
         "lineage_producer": "git+ssh://git.example.com/zed/lake.git",
         "lineage_transport": "http",
+        "floe_owner": "lake-team@zed.example",
     },
     "py310": {"project_name": "Old Timer", "python_version": "3.10"},
 }
 
 # What copier derives from each project name above when the other questions keep their defaults.
-DERIVED: dict[str, dict[str, str]] = {
+DERIVED: dict[str, dict[str, Any]] = {
     "Floe Defaults": {
         "package_name": "floe_defaults",
         "description": (
@@ -79,6 +86,8 @@ DERIVED: dict[str, dict[str, str]] = {
         "lineage_transport": "file",
     },
 }
+# Defaults that do not depend on the project name.
+DEFAULTS: dict[str, Any] = {"floe_spec": True, "floe_owner": ""}
 # The project slug (pyproject name) copier computes from each project name.
 SLUGS = {
     "Floe Defaults": "floe-defaults",
@@ -155,11 +164,17 @@ def answers(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ANSWERS_FILE).read_text())
 
 
-def expected_answers(name: str) -> dict[str, str]:
-    """Every answer copier must record for ``VARIANTS[name]``: given, else derived."""
+def expected_answers(name: str) -> dict[str, Any]:
+    """Every answer copier must record for ``VARIANTS[name]``: given, else derived; none for
+    a question not asked (``ASKED_WHEN``)."""
     data = VARIANTS[name]
-    derived = DERIVED.get(data["project_name"], {})
-    return {key: data[key] if key in data else derived[key] for key in QUESTIONS}
+    derived = {**DEFAULTS, **DERIVED.get(data["project_name"], {})}
+    found = {key: data[key] if key in data else derived[key] for key in QUESTIONS}
+    return {
+        key: value
+        for key, value in found.items()
+        if key not in ASKED_WHEN or found[ASKED_WHEN[key][0]] == ASKED_WHEN[key][1]
+    }
 
 
 def template_files() -> list[str]:
@@ -185,12 +200,20 @@ def template_files() -> list[str]:
     )
 
 
-def rendered_path(template_file: str, values: dict[str, str]) -> str:
-    """Where copier puts ``template_file``: names rendered, ``.jinja`` suffix dropped."""
+def rendered_path(template_file: str, values: dict[str, Any]) -> str | None:
+    """Where copier puts ``template_file``: names rendered, ``.jinja`` suffix dropped; None
+    when its name is ``{% if answer %}name{% endif %}`` and the answer is false."""
+    path = re.sub(
+        r"\{%\s*if\s+(\w+)\s*%\}(.*?)\{%\s*endif\s*%\}",
+        lambda m: m.group(2) if values[m.group(1)] else "",
+        template_file,
+    )
+    if path.endswith("/") or not Path(path).name.removesuffix(".jinja"):
+        return None
     path = re.sub(
         r"\{\{\s*(\w+(?:\.\w+)*)\s*\}\}",
         lambda m: values[m.group(1)],
-        template_file,
+        path,
     )
     return path.removesuffix(".jinja")
 

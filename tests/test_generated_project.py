@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT, VARIANTS, Renders, render, tool, validator
 from test_update import snapshot_template
 
@@ -229,7 +230,15 @@ def test_the_generated_suite_passes_unchanged_on_another_dbt_project(suites):
     codes = suite.wait()
     assert codes == [0, 0], suite.tail(0) + "\n" + suite.tail(1)
     totals = suite.totals(1)
-    assert (totals["passed"], totals["skipped"], totals["failures"]) == (3, 4, 0), totals
+    assert (totals["passed"], totals["skipped"], totals["failures"]) == (4, 4, 0), totals
+    # --snapshot-update rewrote floe.yaml's transforms for the other project, kept the rest
+    spec = yaml.safe_load((suite.project / "floe.yaml").read_text())
+    assert [t["name"] for t in spec["transforms"]] == [
+        "int_views",
+        "views_incremental",
+        "daily_views",
+    ]
+    assert spec["metadata"]["name"] == "floe-defaults"
     snapshot = (suite.project / "tests" / "__snapshots__" / "test_lineage").glob("*.txt")
     text = "".join(p.read_text() for p in snapshot)
     assert "model.clickstream.daily_views (MODEL): COMPLETE" in text
@@ -249,7 +258,7 @@ def test_a_lineage_change_fails_with_a_diff_naming_the_column(suites):
         if "country_code VARCHAR <- warehouse.main.raw_customers.country IDENTITY" in line
     ]
     assert removed, suite.tail(0)
-    assert suite.totals(1)["passed"] == 7
+    assert suite.totals(1)["passed"] == 8
 
 
 # -- installed from a committed template, as a user would -----------------------------------
@@ -372,7 +381,7 @@ def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
 def test_the_installed_projects_own_suite_passes(installed: Installed) -> None:
     done = installed.run("pytest", "-q", "-p", "no:cacheprovider", "-rs")
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "7 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-500:]
+    assert "8 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-500:]
 
 
 def free_port() -> int:

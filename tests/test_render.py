@@ -65,11 +65,9 @@ def project_files(project: Path) -> set[str]:
 
 def layout(name: str, rendered: Renders) -> dict[str, str]:
     """Rendered path -> template file, for the answers of ``VARIANTS[name]``."""
-    values = {
-        "package_name": expected_answers(name)["package_name"],
-        "_copier_conf.answers_file": ANSWERS_FILE,
-    }
-    return {rendered_path(source, values): source for source in rendered.sources(name)}
+    values = {**expected_answers(name), "_copier_conf.answers_file": ANSWERS_FILE}
+    paths = {rendered_path(source, values): source for source in rendered.sources(name)}
+    return {path: source for path, source in paths.items() if path is not None}
 
 
 def text(path: Path) -> str | None:
@@ -95,14 +93,16 @@ def test_variants_answer_every_question_and_cover_every_choice() -> None:
             assert used == offered, f"variants do not cover every choice of {key}"
 
 
-@pytest.mark.parametrize("name", ["console", "http"])
-def test_non_default_variants_change_every_answer(name: str, tmp_path: Path) -> None:
-    """Each answer of these variants differs from what copier would choose by default."""
-    project_name = VARIANTS[name]["project_name"]
-    defaults = answers(render(tmp_path / "defaults", {"project_name": project_name}))
-    for key in QUESTIONS:
-        if key != "project_name":
-            assert VARIANTS[name][key] != defaults[key], key
+def test_non_default_variants_change_every_answer(tmp_path: Path) -> None:
+    """Each answer of these variants differs from what copier would choose by default, and
+    between them they answer every question."""
+    for name in ("console", "http"):
+        project_name = VARIANTS[name]["project_name"]
+        defaults = answers(render(tmp_path / name, {"project_name": project_name}))
+        for key, value in VARIANTS[name].items():
+            if key != "project_name":
+                assert value != defaults[key], (name, key)
+    assert set(VARIANTS["console"]) | set(VARIANTS["http"]) == set(QUESTIONS)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -175,6 +175,19 @@ def test_files_carry_the_chosen_values(name: str, rendered: Renders) -> None:
         assert transport["log_file_path"] == ".lineage/events.jsonl"
     if want["lineage_transport"] == "http":
         assert transport["url"] == "${OPENLINEAGE_URL}"  # from the environment, never the file
+
+    if want["floe_spec"]:
+        spec = yaml.safe_load((project / "floe.yaml").read_text())
+        assert (spec["apiVersion"], spec["kind"]) == ("floe.dev/v1", "FloeSpec")
+        owner = {"owner": want["floe_owner"]} if want["floe_owner"] else {}
+        assert spec["metadata"] == {
+            "name": SLUGS[want["project_name"]],
+            "version": "0.1.0",
+            "description": want["description"],
+            **owner,
+        }
+    else:
+        assert not (project / "floe.yaml").exists()
 
     readme = (project / "README.md").read_text()
     assert readme.startswith(f"# {want['project_name']}\n")

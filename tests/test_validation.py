@@ -111,6 +111,19 @@ INVALID = {
         "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
         "(got 'https://example.com/a\\')",
     ),
+    "project name too long for floe's metadata.name": (
+        {"project_name": "A" + "b" * 63},
+        f"floe.yaml's metadata.name is the project slug 'a{'b' * 63}', which floe limits to 63"
+        " characters: shorten project_name",
+    ),
+    "description too long for floe": (
+        {"project_name": "Ok", "description": "d" * 501},
+        "floe.yaml's metadata.description is limited to 500 characters by floe (got 501)",
+    ),
+    "floe_owner with a double quote": (
+        {"project_name": "Ok", "floe_owner": 'the "data" team'},
+        "floe_owner must be a single line without double quotes or backslashes",
+    ),
     "lineage_transport not offered": (
         {"project_name": "Ok", "lineage_transport": "kafka"},
         "Invalid choice for 'lineage_transport': 'kafka' is not in ['file', 'console', 'http']",
@@ -153,6 +166,13 @@ def test_cli_refuses_invalid_answer(name: str, tmp_path: Path) -> None:
     assert done.returncode != 0
     assert message in " ".join(done.stderr.split()), done.stderr
     assert_nothing_written(destination)
+
+
+def test_without_floe_yaml_floes_limits_do_not_apply(tmp_path: Path) -> None:
+    long_name = "A" + "b" * 63
+    project = render(tmp_path / "project", {"project_name": long_name, "floe_spec": False})
+    assert not (project / "floe.yaml").exists()
+    assert not (project / "tests" / "test_floe_yaml.py").exists()
 
 
 def test_the_shadowed_modules_listed_cover_the_standard_library_and_the_dependencies() -> None:

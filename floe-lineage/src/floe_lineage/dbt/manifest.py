@@ -107,6 +107,15 @@ class DbtGraph:
             and props.get("config", {}).get("materialized") != "ephemeral"
         ]
 
+    def nodes_of_type(self, resource_type: str) -> list[DbtNode]:
+        """Every enabled node of one resource type (``model``, ``seed`` ...), in manifest
+        order."""
+        return [
+            node
+            for uid, props in self._manifest.get("nodes", {}).items()
+            if props.get("resource_type") == resource_type and (node := self.node(uid)) is not None
+        ]
+
     def unique_ids_by_relation(self) -> dict[str, str]:
         """The node or source writing (naming) each relation, by its dotted name."""
         found: dict[str, str] = {}

@@ -5,6 +5,8 @@
 - ``Lineage.assert_valid()``, ``assert_complete()``, ``edge(a, b)``, ``column(c).derives_from(d)``,
   ``dataset(d).facet(k)``, ``job(j).facet(k)``; failures say what is there instead.
 - ``lineage_snapshot``: syrupy's ``snapshot`` keeping ``Lineage.snapshot()`` as a text file.
+- ``floe_spec``: the project's ``floe.yaml``; ``floe_spec.assert_in_step()`` fails when its
+  transforms are not the dbt models (``pytest --snapshot-update`` rewrites them).
 - ``@pytest.mark.dbt_project("name")``: a test written for one dbt project is skipped when the
   project under test is another one.
 """

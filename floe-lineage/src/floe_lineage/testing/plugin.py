@@ -1,5 +1,5 @@
-"""floe-lineage's pytest plugin: the ``lineage`` and ``lineage_snapshot`` fixtures and the
-``dbt_project`` marker (see ``floe_lineage.testing``).
+"""floe-lineage's pytest plugin: the ``lineage``, ``lineage_snapshot`` and ``floe_spec``
+fixtures and the ``dbt_project`` marker (see ``floe_lineage.testing``).
 
 Loaded by pytest wherever floe-lineage is installed; it imports Dagster and syrupy only when a
 test asks for one of its fixtures.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .floe_spec_file import FloeSpecFile
     from .lineage import Lineage
 
 PROJECT_INI = "floe_lineage_project"
@@ -40,10 +41,8 @@ def lineage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     database and an events file of its own); fails with dbt's errors if a node failed."""
     from .capture import CaptureError, capture_lineage
 
-    configured = request.config.getini(PROJECT_INI)
-    root = (request.config.rootpath / configured) if configured else request.config.rootpath
     try:
-        return capture_lineage(Path(root).resolve(), tmp_path_factory.mktemp("floe-lineage"))
+        return capture_lineage(_project_root(request), tmp_path_factory.mktemp("floe-lineage"))
     except CaptureError as error:
         pytest.fail(str(error), pytrace=False)
 
@@ -55,6 +54,22 @@ def lineage_snapshot(snapshot: Any) -> Any:
     from .syrupy_extension import LineageSnapshotExtension
 
     return snapshot.use_extension(LineageSnapshotExtension)
+
+
+@pytest.fixture
+def floe_spec(request: pytest.FixtureRequest, lineage: Lineage) -> FloeSpecFile:
+    """The project's ``floe.yaml`` and the dbt models of the run under test:
+    ``floe_spec.assert_in_step()``; ``pytest --snapshot-update`` rewrites its transforms."""
+    from .floe_spec_file import FLOE_SPEC, FloeSpecFile
+
+    update = bool(getattr(request.config.option, "update_snapshots", False))
+    return FloeSpecFile(_project_root(request) / FLOE_SPEC, lineage.graph, update=update)
+
+
+def _project_root(request: pytest.FixtureRequest) -> Path:
+    configured = request.config.getini(PROJECT_INI)
+    root = (request.config.rootpath / configured) if configured else request.config.rootpath
+    return Path(root).resolve()
 
 
 @pytest.fixture(autouse=True)
