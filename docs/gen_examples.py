@@ -38,6 +38,7 @@ import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +354,49 @@ def check(
                     raise DocsError(f"{job}: dataset namespace {dataset['namespace']}")
         if all_complete and states[1] != "COMPLETE":
             raise DocsError(f"{job}: {states[1]} in the successful run")
+    check_other_events(events)
+
+
+def check_other_events(events: list[dict[str, Any]]) -> None:
+    """What docs/events.md says of OTHER events on DuckDB: sent once dbt exited, after every
+    node's terminal event and before the step's, all stamped with one time between the last
+    node's end and the step's, in the order the nodes finished, never for a node that ended
+    ABORT."""
+    step_end = next(
+        (i for i, e in enumerate(events) if kind(e) == "step" and e["eventType"] in TERMINAL), None
+    )
+    if step_end != len(events) - 1:
+        raise DocsError("the step's terminal event is not the last event")
+    ended: dict[str, dict[str, Any]] = {}
+    last_terminal, previous, stamps = -1, None, set()
+    for index, event in enumerate(events[:step_end]):
+        run_id = event["run"]["runId"]
+        if event["eventType"] in TERMINAL:
+            ended[run_id] = event
+            last_terminal = index
+        elif event["eventType"] == "OTHER":
+            job = event["job"]["name"]
+            terminal = ended.get(run_id)
+            if terminal is None or terminal["eventType"] == "ABORT":
+                raise DocsError(f"{job}: an OTHER event without a COMPLETE or FAIL before it")
+            stamps.add(datetime.fromisoformat(event["eventTime"]))
+            finished = datetime.fromisoformat(terminal["eventTime"])
+            if previous is not None and finished < previous:
+                raise DocsError(f"{job}: OTHER events not in the order the nodes finished")
+            previous = finished
+    others = [i for i, e in enumerate(events) if e["eventType"] == "OTHER"]
+    if others and min(others) < last_terminal:
+        raise DocsError("an OTHER event came before the last node's terminal event")
+    node_ends = [
+        datetime.fromisoformat(e["eventTime"])
+        for e in events[:step_end]
+        if e["eventType"] in TERMINAL
+    ]
+    step_time = datetime.fromisoformat(events[step_end]["eventTime"])
+    if stamps and (
+        len(stamps) != 1 or not max(node_ends, default=min(stamps)) <= min(stamps) <= step_time
+    ):
+        raise DocsError("the OTHER events are not stamped with one time after the nodes ended")
 
 
 def validate(runs: dict[str, list[dict[str, Any]]]) -> None:

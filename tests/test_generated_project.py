@@ -50,7 +50,7 @@ REDIRECTING = (
 )
 # Every facet the sample's events carry, where (as today's template emitted them).
 SAMPLE_FACETS = {
-    "run": {"parent", "processing_engine"},
+    "run": {"parent", "processing_engine", "dbt_run", "dbt_target"},
     "job": {"jobType", "documentation", "sql", "tags", "ownership"},
     "dataset": {
         "dataSource",

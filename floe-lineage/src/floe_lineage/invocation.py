@@ -286,13 +286,17 @@ class InvocationLineage:
     # -- facts after the terminal event -----------------------------------------------------
 
     def _emit_facts(self, now: datetime) -> None:
-        """One OTHER event per node whose terminal event lacked facts learnt since."""
+        """One OTHER event per node whose terminal event lacked facts learnt since: the
+        warehouse's, when it could not be read during the run, and the column lineage of SQL
+        known only from ``run_results.json`` (a snapshot defined in YAML has no compiled file)."""
         results = read_run_results(self._target_path)
-        pending = {
-            uid: self._with_run_results(closed.outcome, results.get(uid, {}))
-            for uid, closed in self._closed.items()
-            if closed.outcome.state == RunState.COMPLETE and not closed.complete_facts
-        }
+        pending = {}
+        for uid, closed in self._closed.items():
+            if closed.outcome.state != RunState.COMPLETE:
+                continue
+            outcome = self._with_run_results(closed.outcome, results.get(uid, {}))
+            if not closed.complete_facts or outcome is not closed.outcome:
+                pending[uid] = outcome
         facts = NO_FACTS
         if pending:
             facts = self._facts(pending)
