@@ -160,7 +160,7 @@ def generate(scratch: Path) -> None:
     write(OUT / "summary.md", lineage_cli(project, "summary", str(ok_file)))
     # check finds the manifest dagster-dbt wrote for the run under the project's dbt/target/
     write(OUT / "check.md", lineage_cli(project, "check", str(ok_file)))
-    write(OUT / "report.md", report_svg(project, fail_file, failing / "report.html"))
+    write(OUT / "report.md", report_page(project, fail_file))
     write(OUT / "layout.md", f"```text\n{layout}\n```\n")
     write(OUT / "openlineage-yml.md", yaml_block(project / "openlineage.yml"))
     for transport, variant in variants.items():
@@ -284,15 +284,18 @@ def lineage_cli(project: Path, *args: str) -> str:
     return f"```console\n$ floe-lineage {' '.join(args)}\n{done.stdout}```\n"
 
 
-def report_svg(project: Path, events_file: Path, out: Path) -> str:
-    """The lineage graph of ``report`` (an inline SVG), to embed in a page."""
-    lineage_cli(project, "report", str(events_file), "--out", str(out))
-    page = out.read_text(encoding="utf-8")
-    found = re.search(r"<svg\b.*?</svg>", page, re.S)
-    if found is None:
-        raise DocsError(f"{out}: no <svg> in the report")
-    svg = " ".join(found.group(0).split("\n"))
-    return f'<div class="floe-report" style="overflow-x: auto">\n{svg}\n</div>\n'
+def report_page(project: Path, events_file: Path) -> str:
+    """The page ``report`` writes, copied into the site beside this snippet, and the snippet
+    that shows it in a frame (the page is self-contained: its script runs there as anywhere)."""
+    page = OUT / "report-failing-run.html"
+    lineage_cli(project, "report", str(events_file), "--out", str(page))
+    if 'id="report-data"' not in page.read_text(encoding="utf-8"):
+        raise DocsError(f"{page}: the report holds no graph data")
+    return (
+        f'<iframe src="../generated/{page.name}" title="floe-lineage report of the failing run"'
+        ' style="width: 100%; height: 640px; border: 1px solid #ddd"></iframe>\n\n'
+        f"[Open the report on its own](../generated/{page.name})\n"
+    )
 
 
 # -- checks: the facts the prose states ---------------------------------------------------------

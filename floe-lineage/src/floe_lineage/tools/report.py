@@ -1,160 +1,200 @@
-"""A self-contained HTML page (inline SVG, no scripts, nothing fetched) with the lineage graph
-of one orchestrator run: jobs and the datasets they read and write, failed jobs marked."""
+"""The HTML lineage report of one orchestrator run: a single self-contained page (inline CSS and
+JavaScript, the data embedded as JSON, nothing fetched) with the graph of the dbt nodes' jobs
+and the datasets they read and write, searchable, filterable by state and resource type (tests
+hidden at first), zoomable, and a panel with each node's details: error, inputs and outputs,
+columns and column lineage. Below it a plain table of every job, readable without JavaScript.
+
+The layout (columns and order, ``report_layout``) is computed here; the page only places the
+visible nodes in their columns and draws them (``report_assets/report.js``).
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from html import escape
+from importlib.resources import files
 from typing import Any
 
+from .report_layout import layered_order
 from .views import dbt_node_views, final_views
 
-COLUMN_WIDTH, ROW_HEIGHT, BOX_WIDTH, BOX_HEIGHT, MARGIN = 300, 56, 250, 34, 20
-STATE_COLORS = {
-    "COMPLETE": "#2e7d32",
-    "FAIL": "#c62828",
-    "ABORT": "#757575",
-    "START": "#f9a825",
-}
-
-
-@dataclass(frozen=True)
-class Box:
-    key: str
-    label: str
-    kind: str  # "job" or "dataset"
-    state: str | None
-    x: int
-    y: int
+STATES = ("COMPLETE", "FAIL", "ABORT", "START")
+"""Job states, in the order the summary counts them; START: started and never ended."""
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+"""The page may run and style only what it holds, and fetch nothing."""
+_HASH = re.compile(r"[0-9a-f]{10}")
 
 
 def render_report(events: Sequence[Mapping[str, Any]], title: str) -> str:
-    """The page for ``events`` (those of one run): the graph and a table of the jobs."""
+    """The page for ``events`` (those of one run): the interactive graph of the dbt nodes and
+    a table of all the run's jobs."""
     jobs = final_views(events)
-    boxes, edges = _layout(dbt_node_views(events))
-    width = max((b.x for b in boxes.values()), default=0) + BOX_WIDTH + 2 * MARGIN
-    height = max((b.y for b in boxes.values()), default=0) + BOX_HEIGHT + 2 * MARGIN
-    svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7"'
-        ' markerHeight="7" orient="auto">'
-        '<path d="M0,0 L10,5 L0,10 z" fill="#90a4ae"/></marker></defs>',
-    ]
-    for source, target in edges:
-        a, b = boxes[source], boxes[target]
-        svg.append(
-            f'<line class="edge" data-from="{escape(source)}" data-to="{escape(target)}"'
-            f' x1="{a.x + BOX_WIDTH}" y1="{a.y + BOX_HEIGHT // 2}" x2="{b.x}"'
-            f' y2="{b.y + BOX_HEIGHT // 2}" stroke="#90a4ae" marker-end="url(#arrow)"/>'
-        )
-    for box in boxes.values():
-        svg.append(_box_svg(box))
-    svg.append("</svg>")
-    rows = "".join(
-        f'<tr class="{escape(e["eventType"].lower())}"><td>{escape(name)}</td>'
-        f"<td>{escape(e['eventType'])}</td><td>{escape(_error(e))}</td></tr>"
-        for name, e in jobs.items()
-    )
     counts = ", ".join(
         f"{sum(1 for e in jobs.values() if e['eventType'] == s)} {s}"
-        for s in ("COMPLETE", "FAIL", "ABORT", "START")
+        for s in STATES
         if any(e["eventType"] == s for e in jobs.values())
     )
-    legend = "".join(
-        f'<span style="color:{color}">&#9632; {state}</span>'
-        for state, color in STATE_COLORS.items()
+    rows = "".join(
+        f'<tr class="{escape(e["eventType"].lower())}"><td>{escape(name)}</td>'
+        f"<td>{escape(_job_type(e))}</td><td>{escape(e['eventType'])}</td>"
+        f"<td>{escape(_error(e))}</td></tr>"
+        for name, e in jobs.items()
     )
+    data = _embedded(graph_data(dbt_node_views(events)))
+    assets = files(__package__) / "report_assets"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #212121; }}
-svg text {{ font: 12px system-ui, sans-serif; }}
-table {{ border-collapse: collapse; margin-top: 24px; }}
-td, th {{ border: 1px solid #e0e0e0; padding: 4px 8px; text-align: left; vertical-align: top; }}
-tr.fail td {{ background: #ffebee; }} tr.abort td {{ color: #757575; }}
-.legend span {{ display: inline-block; margin-right: 16px; }}
-</style></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>{(assets / "report.css").read_text("utf-8")}</style></head>
 <body>
+<header>
 <h1>{escape(title)}</h1>
 <p id="summary">{len(jobs)} jobs: {escape(counts)}</p>
-<p class="legend">{legend}<span style="color:#1565c0">&#9711; dataset</span></p>
-{"".join(svg)}
-<table><tr><th>job</th><th>state</th><th>error</th></tr>{rows}</table>
+<noscript><p>The interactive graph needs JavaScript: the jobs are listed in the table
+below.</p></noscript>
+</header>
+<main id="app"></main>
+<details id="jobs"><summary>All {len(jobs)} jobs (name, type, state, error)</summary>
+<table><tr><th>job</th><th>type</th><th>state</th><th>error</th></tr>{rows}</table>
+</details>
+<script type="application/json" id="report-data">{data}</script>
+<script>{(assets / "report.js").read_text("utf-8")}</script>
 </body></html>
 """
 
 
-def _layout(
-    jobs: Mapping[str, Mapping[str, Any]],
-) -> tuple[dict[str, Box], list[tuple[str, str]]]:
-    """Columns by dependency depth: datasets nobody here writes first, then each job one column
-    right of its inputs and its outputs one column right of it."""
-    producer = {
-        f"dataset:{d['name']}": f"job:{name}"
-        for name, event in jobs.items()
-        for d in event.get("outputs", [])
-    }
+def graph_data(jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What the page draws, for the final views of the dbt nodes' ``jobs``.
+
+    ``nodes``: jobs and datasets, column by column and top to bottom within a column, each with
+    ``kind`` (job or dataset), ``name``, ``short`` (the label), ``layer`` (its column) and for
+    jobs ``type`` (the dbt resource type), ``state`` and ``error`` if any; for datasets ``ns``
+    (an index in ``namespaces``), ``columns`` ([name, type]), ``lineage`` (per column its
+    sources) and ``rows`` (the INDIRECT sources of the whole dataset), a source being
+    [namespace index, dataset name, column, transformations], and ``rowCount`` if known.
+    ``edges``: [source, target] node indices, dataset to the job reading it, job to the dataset
+    it writes. A dataset is known by its name (``dataset:<name>``), a job by ``job:<name>``.
+    """
+    datasets: dict[str, dict[str, Any]] = {}
     edges: list[tuple[str, str]] = []
-    reads: dict[str, list[str]] = {}
-    for name, event in jobs.items():
-        reads[f"job:{name}"] = [f"dataset:{d['name']}" for d in event.get("inputs", [])]
-        edges += [(d, f"job:{name}") for d in reads[f"job:{name}"]]
-        edges += [(f"job:{name}", f"dataset:{d['name']}") for d in event.get("outputs", [])]
-    level: dict[str, int] = {}
-
-    def depth(key: str, seen: frozenset[str] = frozenset()) -> int:
-        if key not in level:
-            if key in seen:  # a cycle cannot happen in dbt; stay safe anyway
-                return 0
-            seen = seen | {key}
-            if key.startswith("job:"):
-                level[key] = 1 + max((depth(d, seen) for d in reads[key]), default=-1)
-            else:
-                level[key] = 1 + depth(producer[key], seen) if key in producer else 0
-        return level[key]
-
-    keys = list(dict.fromkeys([k for edge in edges for k in edge] + [f"job:{n}" for n in jobs]))
-    columns: dict[int, int] = {}
-    boxes = {}
-    for key in sorted(keys, key=lambda k: (depth(k), k)):
-        column = depth(key)
-        row = columns.get(column, 0)
-        columns[column] = row + 1
-        kind, _, name = key.partition(":")
-        boxes[key] = Box(
-            key=key,
-            label=name,
-            kind=kind,
-            state=jobs[name]["eventType"] if kind == "job" else None,
-            x=MARGIN + column * COLUMN_WIDTH,
-            y=MARGIN + row * ROW_HEIGHT,
-        )
-    return boxes, edges
+    for name, view in jobs.items():
+        for dataset in view.get("inputs", []):
+            edges.append((f"dataset:{dataset['name']}", f"job:{name}"))
+            _describe(datasets, dataset, written=False)
+        for dataset in view.get("outputs", []):
+            edges.append((f"job:{name}", f"dataset:{dataset['name']}"))
+            _describe(datasets, dataset, written=True)
+    namespaces: dict[str, int] = {}
+    nodes: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    tests = [f"job:{n}" for n, view in jobs.items() if _job_type(view) == "TEST"]
+    for layer, column in enumerate(layered_order([f"job:{n}" for n in jobs], edges, tests)):
+        for key in column:
+            kind, _, name = key.partition(":")
+            index[key] = len(nodes)
+            nodes.append(
+                {"kind": kind, "name": name, "short": short_name(key), "layer": layer}
+                | (
+                    _job_node(jobs[name])
+                    if kind == "job"
+                    else _dataset_node(datasets[name], namespaces)
+                )
+            )
+    return {
+        "namespaces": list(namespaces),
+        "nodes": nodes,
+        "edges": sorted({(index[a], index[b]) for a, b in edges}),
+    }
 
 
-def _box_svg(box: Box) -> str:
-    label = box.label if len(box.label) <= 36 else box.label[:35] + "\u2026"
-    if box.kind == "dataset":
-        shape = (
-            f'<rect x="{box.x}" y="{box.y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="17"'
-            ' fill="#e3f2fd" stroke="#1565c0"/>'
-        )
-        css = "node dataset"
-    else:
-        color = STATE_COLORS.get(box.state or "", "#424242")
-        shape = (
-            f'<rect x="{box.x}" y="{box.y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="3"'
-            f' fill="white" stroke="{color}" stroke-width="3"/>'
-        )
-        css = f"node job {(box.state or '').lower()}"
-    return (
-        f'<g class="{css}" data-name="{escape(box.label)}" data-state="{escape(box.state or "")}">'
-        f"<title>{escape(box.label)}{' (' + escape(box.state) + ')' if box.state else ''}</title>"
-        f'{shape}<text x="{box.x + 10}" y="{box.y + 21}">{escape(label)}</text></g>'
+def short_name(key: str) -> str:
+    """The label of a node: a dbt job's name without its resource type, package and test hash
+    (``model.floe.orders`` -> ``orders``), a dataset's last part (``warehouse.main.orders`` ->
+    ``orders``, ``s3://bucket/orders.csv`` -> ``orders.csv``)."""
+    kind, _, name = key.partition(":")
+    if "/" in name:
+        return name.rstrip("/").rsplit("/", 1)[-1] or name
+    parts = name.split(".")
+    if kind == "job" and len(parts) >= 3:
+        rest = parts[2:-1] if len(parts) > 3 and _HASH.fullmatch(parts[-1]) else parts[2:]
+        return ".".join(rest)
+    return parts[-1]
+
+
+def _embedded(data: Any) -> str:
+    """``data`` as JSON that cannot end its ``<script>`` element early: every ``<`` escaped."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _job_node(view: Mapping[str, Any]) -> dict[str, Any]:
+    node = {"type": _job_type(view), "state": view["eventType"]}
+    if _error(view):
+        node["error"] = _error(view)
+    return node
+
+
+def _describe(
+    datasets: dict[str, dict[str, Any]], dataset: Mapping[str, Any], written: bool
+) -> None:
+    """Merge what ``dataset`` (an input or output of a job) says into ``datasets``: what the
+    job writing it says wins over what readers say."""
+    known = datasets.setdefault(dataset["name"], {"namespace": dataset.get("namespace", "")})
+    facets = dataset.get("facets", {})
+    known["facets"] = (
+        {**known.get("facets", {}), **facets}
+        if written
+        else {
+            **facets,
+            **known.get("facets", {}),
+        }
     )
+    rows = dataset.get("outputFacets", {}).get("outputStatistics", {}).get("rowCount")
+    if written and rows is not None:
+        known["rowCount"] = rows
 
 
-def _error(event: Mapping[str, Any]) -> str:
-    return event.get("run", {}).get("facets", {}).get("errorMessage", {}).get("message", "")
+def _dataset_node(described: Mapping[str, Any], namespaces: dict[str, int]) -> dict[str, Any]:
+    """``described`` (see ``_describe``) as the page's dataset node, its namespaces (those of
+    the dataset and of its lineage's sources) as indexes in ``namespaces``, which it extends."""
+
+    def source(field: Mapping[str, Any]) -> list[Any]:
+        how = ", ".join(
+            f"{t.get('type', '')} {t.get('subtype', '')}".strip()
+            for t in field.get("transformations", [])
+        )
+        return [
+            namespaces.setdefault(field.get("namespace", ""), len(namespaces)),
+            field.get("name", ""),
+            field.get("field", ""),
+            how,
+        ]
+
+    facets = described.get("facets", {})
+    lineage = facets.get("columnLineage", {})
+    node: dict[str, Any] = {
+        "ns": namespaces.setdefault(described["namespace"], len(namespaces)),
+        "columns": [
+            [f.get("name", ""), f.get("type", "")]
+            for f in facets.get("schema", {}).get("fields", [])
+        ],
+        "lineage": {
+            column: [source(f) for f in sources.get("inputFields", [])]
+            for column, sources in lineage.get("fields", {}).items()
+        },
+        "rows": [source(f) for f in lineage.get("dataset") or []],
+    }
+    if "rowCount" in described:
+        node["rowCount"] = described["rowCount"]
+    return node
+
+
+def _job_type(view: Mapping[str, Any]) -> str:
+    return view.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType", "JOB")
+
+
+def _error(view: Mapping[str, Any]) -> str:
+    return view.get("run", {}).get("facets", {}).get("errorMessage", {}).get("message", "")
