@@ -292,9 +292,10 @@ def report_page(project: Path, events_file: Path) -> str:
     if 'id="report-data"' not in page.read_text(encoding="utf-8"):
         raise DocsError(f"{page}: the report holds no graph data")
     return (
+        # raw HTML: mkdocs does not rewrite it; pages are folders (use_directory_urls)
         f'<iframe src="../generated/{page.name}" title="floe-lineage report of the failing run"'
         ' style="width: 100%; height: 640px; border: 1px solid #ddd"></iframe>\n\n'
-        f"[Open the report on its own](../generated/{page.name})\n"
+        f"[Open the report on its own](generated/{page.name})\n"
     )
 
 
