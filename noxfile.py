@@ -184,17 +184,22 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Lineage overhead and scale on this machine: a freshly rendered project materialized with
-    lineage on vs ``OPENLINEAGE_DISABLED=true`` (its sample dbt project, synthetic ones of 200
-    and 2,000 models), a profile and micro-benchmarks of the lineage core, and the delay of
-    terminal events behind dbt's node-finished log line; results in .bench/.
-    ``nox -s bench -- --quick`` is a small smoke run; other arguments go to bench/run_bench.py."""
+    """Speed as users feel it, on this machine: ``dg launch --assets '*'`` of a freshly rendered
+    project with lineage on vs ``OPENLINEAGE_DISABLED=true`` (alternated pairs) and plain
+    ``dbt build`` of the same dbt project (the Dagster-vs-dbt ratio), on its sample dbt project
+    and synthetic ones of 200 and 2,000 models; the lineage work inside those runs, a profile
+    and micro-benchmarks of the lineage core, and the delay of terminal events behind dbt's
+    node-finished log line; results in .bench/. ``nox -s bench -- --quick`` is a small smoke
+    run; ``-- --py-spy`` also samples one run per project and mode with py-spy; other arguments
+    go to bench/run_bench.py."""
     session.install(COPIER)
     with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
         project = render(session, Path(scratch) / "bench", project_name="bench")
         # floe-lineage from this working tree (the code measured), the project's other
-        # dependencies with their own ranges; the project's package itself is not needed
-        session.install(str(LIBRARY), *project_requirements(project), "matplotlib>=3.8")
+        # dependencies (dagster-dg-cli for `dg launch`) with their own ranges; the project's
+        # own package is put on PYTHONPATH by run_bench.py, as an editable install would
+        extra = ["py-spy"] if "--py-spy" in session.posargs else []
+        session.install(str(LIBRARY), *project_requirements(project), "matplotlib>=3.8", *extra)
         session.run(
             "python",
             str(ROOT / "bench" / "run_bench.py"),

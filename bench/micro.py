@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_settings import JOB, NAMESPACE, PRODUCER
 from floe_lineage.dbt.manifest import RUNNABLE_TYPES, DbtGraph
 from floe_lineage.dbt.run_results import read_run_results
 from floe_lineage.delivery.emitter import LineageEmitter
@@ -47,13 +48,10 @@ from floe_lineage.openlineage.run_events import (
     node_start,
 )
 from floe_lineage.warehouse import DuckDBWarehouse
-from materialize_once import NAMESPACE, PRODUCER
 from openlineage.client.event_v2 import RunState
 
 ROOT_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e01"
 STEP_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e02"
-JOB = "__ephemeral_asset_job__"
-"""The job ``dg.materialize`` runs."""
 
 
 def per_item(run: Callable[[], int], repeats: int) -> dict[str, float]:

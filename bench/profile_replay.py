@@ -4,8 +4,9 @@
         --database DB --scratch DIR --out PREFIX
 
 ``RAW.jsonl`` holds the raw dbt events a real run fed to ``InvocationLineage.observe``
-(``materialize_once.py --record-events``), ``TARGET_DIR`` that run's dbt target folder
-(``manifest.json``, ``run_results.json``) and ``DB`` the DuckDB file it built. The replay drives
+(recorded by ``probe/sitecustomize.py`` in a ``dg launch`` run), ``TARGET_DIR`` that run's dbt
+target folder (``manifest.json``, ``run_results.json``) and ``DB`` the DuckDB file it built.
+The replay drives
 floe-lineage's ``InvocationLineage`` exactly as its Dagster component does (``start``,
 ``attach``, ``observe`` per event, ``finish``, then the emitter's ``close``) with the file
 transport, twice: once timed only, once under cProfile (``PREFIX.observe.prof``,
@@ -23,16 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_settings import JOB, NAMESPACE, PRODUCER
 from floe_lineage.delivery.emitter import LineageEmitter
 from floe_lineage.invocation import InvocationLineage
 from floe_lineage.openlineage.naming import stable_run_id
 from floe_lineage.openlineage.run_events import EmissionContext, JobRun
 from floe_lineage.warehouse import DuckDBWarehouse
-from materialize_once import NAMESPACE, PRODUCER
 
 ROOT_RUN_ID = "0f6a3a4e-5b1c-4c43-9d0e-7c2b9a1d2e01"
-JOB = "__ephemeral_asset_job__"
-"""The job ``dg.materialize`` runs."""
 POOL_MODULES = ("concurrent.futures", "multiprocessing")
 
 

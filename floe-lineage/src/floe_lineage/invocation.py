@@ -173,6 +173,12 @@ class InvocationLineage:
             self._warehouse.close()
 
     @property
+    def enabled(self) -> bool:
+        """Whether lineage is emitted at all (not with ``OPENLINEAGE_DISABLED=true`` or a
+        configuration that cannot be used): no facts ever come otherwise."""
+        return self._emitter.enabled
+
+    @property
     def graph(self) -> DbtGraph:
         """The manifest of this invocation (the one dbt wrote into its target folder)."""
         return self._graph_for_run()

@@ -44,6 +44,7 @@ from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..schemas import repository_url
 from .metadata import dataset_asset_keys, with_lineage_metadata
+from .preparation import know_dbt_version, prepare, prepare_when_changed
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
 DEFAULT_PRODUCER = f"{repository_url()}/tree/v{__version__}/floe-lineage"
@@ -141,7 +142,8 @@ class DbtProjectWithLineage(DbtProjectComponent):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """A local dbt project is used where it is: its ``manifest.json`` is prepared (``dbt
         parse``) there when missing, and when ``dg``/``dagster dev`` first loads the definitions
-        (not when a run's process reconstructs them), as ``DbtProjectComponent`` refreshes state.
+        (not when a run's process reconstructs them), as ``DbtProjectComponent`` refreshes state,
+        but only when the project changed since its last preparation (``preparation.py``).
 
         ``DbtProjectComponent`` would run dbt in a copy of the project made under the defs
         folder's ``.local_defs_state`` whenever ``dg`` refreshes state, so relative paths in
@@ -153,16 +155,17 @@ class DbtProjectWithLineage(DbtProjectComponent):
             return super().build_defs(context)
         project = self.dbt_project
         initial_load = DefinitionsLoadContext.get().load_type == DefinitionsLoadType.INITIALIZATION
-        refresh = self.prepare_if_dev and using_dagster_dev() and initial_load
-        if refresh or not project.manifest_path.exists():
-            project.preparer.prepare(project)
+        if not project.manifest_path.exists():
+            prepare(project)
+        elif self.prepare_if_dev and using_dagster_dev() and initial_load:
+            prepare_when_changed(project)
         return self.build_defs_from_state(context, state_path=None)
 
     def write_state_to_path(self, state_path: Path) -> None:
         """``dg utils refresh-defs-state``: prepare a local project in place (no copy)."""
         if not isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager)):
             return super().write_state_to_path(state_path)
-        self.dbt_project.preparer.prepare(self.dbt_project)
+        prepare(self.dbt_project)
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.touch()
         return None
@@ -171,6 +174,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
         event also fed to the lineage of this step, and each materialization completed with
         lineage's facts (``metadata``)."""
+        know_dbt_version(dbt)
         with self._step_lineage(context, dbt) as lineage:
             with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
                 invocation = dbt.cli(self.get_cli_args(context), context=context)

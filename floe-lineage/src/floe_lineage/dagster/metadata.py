@@ -5,7 +5,8 @@ Each materialization dagster-dbt yields for a dbt node gets what lineage learnt 
 descriptions), ``dagster/row_count``, ``dagster/column_lineage`` (each column's DIRECT sources,
 as columns of the upstream assets) and ``openlineage/run_id`` (the node's OpenLineage run). A
 materialization is held until its node's facts are known: as soon as the node finished where the
-warehouse can be read during the run, once dbt has exited otherwise (DuckDB).
+warehouse can be read during the run, once dbt has exited otherwise (DuckDB); with lineage
+disabled, not at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def with_lineage_metadata(
 ) -> Iterator[Any]:
     """``events`` (dagster-dbt's), each node's materialization completed with its lineage
     facts. The facts not known while dbt runs are added once the events end, failure or not:
-    what dbt materialized is recorded either way."""
+    what dbt materialized is recorded either way. With lineage disabled nothing is held."""
+    if not lineage.enabled:
+        yield from events
+        return
     held: list[tuple[str, Any]] = []
 
     def release() -> Iterator[Any]:
