@@ -12,6 +12,7 @@ temporary folders, never into this repository.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -22,6 +23,10 @@ import nox
 from packaging.requirements import Requirement
 
 nox.options.default_venv_backend = "uv|virtualenv"
+# uv installs without compiling bytecode; where PYTHONDONTWRITEBYTECODE is set (CI images), every
+# process (dbt, dg, pytest) would then compile Dagster and dbt from source again, seconds each.
+# Also inherited by the virtualenvs the tests install generated projects into.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).resolve().parent

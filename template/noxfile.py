@@ -1,8 +1,13 @@
 """``nox`` runs the tests and the linter in fresh virtualenvs (uv when available)."""
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
+# uv installs without compiling bytecode: where PYTHONDONTWRITEBYTECODE is set (CI images), every
+# dbt and Dagster process would compile them from source again, seconds each.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 nox.options.sessions = ["tests", "lint"]
 
 

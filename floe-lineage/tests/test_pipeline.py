@@ -24,6 +24,7 @@ from conftest import (
 )
 
 import floe_lineage
+from floe_lineage.dagster.metadata import with_lineage_metadata
 
 RUNNABLE = {"model", "seed", "snapshot", "test"}
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
@@ -303,6 +304,46 @@ def test_disabled_lineage_emits_nothing(workspace: Workspace, monkeypatch: pytes
     result = materialize(workspace, selection="raw_customers")
     assert result.success
     assert not workspace.events_file.exists()
+
+
+def test_disabled_lineage_holds_no_materialization():
+    """With lineage off no facts ever come: each materialization goes on to Dagster as
+    dagster-dbt yields it, while dbt still runs, not once dbt exited."""
+
+    class Disabled:
+        enabled = False
+
+    produced = []
+
+    def events():
+        for name in ("stg_orders", "orders"):
+            produced.append(name)
+            yield dg.Output(None, output_name=name, metadata={"unique_id": f"model.floe.{name}"})
+
+    first = next(with_lineage_metadata(events(), Disabled(), lambda name: None))
+    assert first.output_name == "stg_orders"
+    assert produced == ["stg_orders"]
+
+
+def test_without_asset_metadata_materializations_carry_none_and_events_keep_every_fact(
+    workspace: Workspace,
+):
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(
+        workspace, selection="+stg_customers", instance=instance, asset_metadata=False
+    )
+    assert result.success
+    recorded = instance.get_latest_materialization_event(dg.AssetKey("stg_customers"))
+    metadata = recorded.asset_materialization.metadata
+    assert "unique_id" in metadata  # dagster-dbt's own
+    assert not {"dagster/column_schema", "dagster/row_count", "openlineage/run_id"} & set(metadata)
+    facts = [
+        e
+        for e in workspace.events()
+        if e["job"]["name"] == "model.floe.stg_customers" and e["eventType"] == "OTHER"
+    ]
+    assert facts[0]["outputs"][0]["facets"]["schema"]["fields"]
+    assert facts[0]["outputs"][0]["facets"]["columnLineage"]["fields"]
 
 
 def test_node_runs_name_their_dbt_invocation_and_target(build):

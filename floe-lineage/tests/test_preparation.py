@@ -115,21 +115,27 @@ def test_the_fingerprint_holds_no_variable_value(shop):
     assert "shop.duckdb" not in recorded
 
 
-def test_dbt_version_is_known_for_this_environments_dbt(shop):
+def test_dbt_version_is_known_for_this_environments_dbt(shop, monkeypatch: pytest.MonkeyPatch):
     project, _ = shop
     scripts = Path(sysconfig.get_path("scripts"))
+    monkeypatch.setenv("PATH", os.pathsep.join([str(scripts), os.environ["PATH"]]))
     for executable in ("dbt", str(scripts / "dbt")):
         dbt = DbtCliResource(project_dir=project, dbt_executable=executable)
         know_dbt_version(dbt)
         assert str(dbt._cli_version) == metadata.version("dbt-core")
 
 
-def test_another_dbt_is_still_asked_its_version(shop, tmp_path: Path):
+@pytest.mark.parametrize("named", ["by its path", "first on PATH"])
+def test_another_dbt_is_still_asked_its_version(
+    shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str
+):
     project, _ = shop
     other = tmp_path / "fusion" / "dbt"
     other.parent.mkdir()
     other.write_text("#!/bin/sh\necho 'dbt-fusion 2.0.0'\n")
     other.chmod(0o755)
-    dbt = DbtCliResource(project_dir=project, dbt_executable=str(other))
+    monkeypatch.setenv("PATH", os.pathsep.join([str(other.parent), os.environ["PATH"]]))
+    executable = str(other) if named == "by its path" else "dbt"
+    dbt = DbtCliResource(project_dir=project, dbt_executable=executable)
     know_dbt_version(dbt)
     assert "_cli_version" not in dbt.__dict__

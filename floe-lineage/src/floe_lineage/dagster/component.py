@@ -94,6 +94,16 @@ class LineageSettings(dg.Resolvable):
             " events; what is left is spooled."
         ),
     ] = DEFAULT_DELIVERY_BUDGET
+    asset_metadata: Annotated[
+        bool,
+        Resolver.default(
+            description="Complete each materialization with lineage's facts (column schema with"
+            " warehouse types, row count, column lineage, OpenLineage run id). Where the"
+            " warehouse cannot be read while dbt runs (DuckDB), the materializations then wait"
+            " for dbt to exit and Dagster records them all after it; false records them as dbt"
+            " reports them (the OpenLineage events keep every fact)."
+        ),
+    ] = True
     extra_facets: Annotated[
         str | None,
         Resolver.default(
@@ -173,7 +183,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
         event also fed to the lineage of this step, and each materialization completed with
-        lineage's facts (``metadata``)."""
+        lineage's facts (``metadata``) unless ``lineage.asset_metadata`` is false."""
         know_dbt_version(dbt)
         with self._step_lineage(context, dbt) as lineage:
             with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
@@ -186,6 +196,9 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 events = events.fetch_row_counts()
             if "insights" in self.include_metadata:
                 events = events.with_insights()
+            if not self.lineage.asset_metadata:
+                yield from events
+                return
             key_of = dataset_asset_keys(
                 lambda: lineage.graph,
                 lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),

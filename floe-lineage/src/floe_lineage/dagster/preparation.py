@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sysconfig
 from importlib import metadata
 from pathlib import Path
@@ -100,11 +101,9 @@ def know_dbt_version(dbt: DbtCliResource) -> None:
     command), when its executable is this environment's ``dbt``, whose version is the
     installed dbt-core's. Anything else (another environment's dbt, dbt Fusion) is still asked."""
     version = _installed_dbt_version()
-    scripts = Path(sysconfig.get_path("scripts"))
-    executable = Path(dbt.dbt_executable)
-    if not executable.is_absolute():
-        executable = scripts / executable
-    if version and executable.parent == scripts and executable.stem == "dbt":
+    found = shutil.which(dbt.dbt_executable)  # as the subprocess would find it (PATH)
+    scripts = Path(sysconfig.get_path("scripts")).resolve()
+    if version and found and Path(found).resolve() == scripts / "dbt":
         dbt.__dict__.setdefault("_cli_version", Version(version))
 
 
