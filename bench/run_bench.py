@@ -615,7 +615,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     )
     right.set(
         ylabel="seconds in process",
-        title="Lineage work inside the run (median of lineage-on runs)",
+        title="Lineage work in the run (median, lineage on)",
     )
     for axis in (left, right):
         axis.set(xscale="log", yscale="log", xlabel="dbt models")
