@@ -9,8 +9,10 @@ both). Every measurement is what a user runs, in a fresh process, wall clock and
 
 - ``dg launch --assets '*'`` in ``DST`` (the project's own ``definitions.py``, ``defs.yaml`` and
   ``openlineage.yml`` lookup; ``DAGSTER_HOME`` unset, so ``dg`` uses a temporary instance as it
-  does for a user without one), with lineage on (file transport) or
-  ``OPENLINEAGE_DISABLED=true``; pairs alternate on/off, off/on;
+  does for a user without one), in three arms: lineage on (file transport, the project as
+  generated), ``OPENLINEAGE_DISABLED=true``, and lineage on in a copy of the project whose
+  ``defs.yaml`` sets ``lineage.asset_metadata: false``; the order alternates per round (on,
+  off, on without asset metadata; then the reverse);
 - plain ``dbt build`` of the same dbt project, once per round, for the Dagster-vs-dbt ratio;
 
 on the template's sample dbt project and on synthetic dbt projects of 200 and 2,000 models
@@ -68,6 +70,13 @@ LINEAGE_TARGET_MODELS = 2000
 """The lineage overhead target is judged at this size (with at least MIN_PAIRS pairs)."""
 RATIO_TARGET_MODELS = (200, 2000)
 MIN_PAIRS = 3
+ARMS = {
+    "on": "lineage on",
+    "off": "lineage off",
+    "on_no_asset_metadata": "lineage on, asset_metadata: false",
+}
+"""The ``dg launch`` arms of a round; the last one runs in NO_ASSET_METADATA_PROJECT."""
+NO_ASSET_METADATA_PROJECT = "project-asset-metadata-false"
 PRESETS = {
     # name: (synthetic sizes, pairs for sample + each size). One plain dbt build per round.
     # A 2,000-model `dg launch` takes many minutes on 2 cores: the full run takes hours.
@@ -102,7 +111,8 @@ class Project:
     baseline: set[str] = field(default_factory=set)
     runs: list[dict[str, Any]] = field(default_factory=list)
     dbt_runs: list[dict[str, Any]] = field(default_factory=list)
-    check: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The full check of the last run of each lineage-on arm."""
 
 
 def log(message: str) -> None:
@@ -257,15 +267,35 @@ def read_probe(probe: Path) -> dict[str, Any]:
     return found
 
 
+def without_asset_metadata(dst: Path, work: Path) -> Path:
+    """A copy of the rendered project ``dst`` whose ``defs.yaml`` sets
+    ``lineage.asset_metadata: false``."""
+    copy = work / NO_ASSET_METADATA_PROJECT
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(dst, copy, ignore=shutil.ignore_patterns(".lineage", "__pycache__", "*.duckdb"))
+    (defs,) = copy.glob("src/*/defs/transform/defs.yaml")
+    text = defs.read_text(encoding="utf-8")
+    if "\n  lineage:\n" not in text:
+        raise RuntimeError(f"{defs}: no `lineage:` attributes to add asset_metadata to")
+    defs.write_text(
+        text.replace("\n  lineage:\n", "\n  lineage:\n    asset_metadata: false\n", 1),
+        encoding="utf-8",
+    )
+    return copy
+
+
 def launch(
     project: Project,
     dst: Path,
     ol_config: Path,
     work: Path,
-    lineage: bool,
+    arm: str,
     spy: Path | None = None,
 ) -> dict[str, Any]:
-    """One ``dg launch --assets '*'`` of the project's assets (lineage on or off)."""
+    """One ``dg launch --assets '*'`` of the project's assets in one of the ARMS."""
+    lineage = arm != "off"
+    if arm == "on_no_asset_metadata":
+        dst = work / NO_ASSET_METADATA_PROJECT
     events_file = work / "events.jsonl"
     raw_file = work / "raw-dbt-events.jsonl"
     probe = work / "probe"
@@ -274,7 +304,7 @@ def launch(
     shutil.rmtree(probe, ignore_errors=True)
     probe.mkdir()
     env = child_env(project, dst, ol_config, lineage, probe)
-    keep = project.keep and lineage and spy is None
+    keep = project.keep and arm == "on" and spy is None
     if keep:
         env["BENCH_RECORD_EVENTS"] = str(raw_file)
     command = [str(BIN / "dg"), "launch", "--assets", "*"]
@@ -289,7 +319,8 @@ def launch(
     result = timed_run(command, env, dst, log_file)
     if result["returncode"] != 0:
         raise RuntimeError(f"{project.name}: dg launch failed:\n{tail(log_file)}")
-    result |= {"lineage": lineage, "profiled": spy is not None} | count_events(events_file)
+    result |= {"arm": arm, "lineage": lineage, "profiled": spy is not None}
+    result |= count_events(events_file)
     result |= read_probe(probe)
     result["success"] = "RUN_SUCCESS" in tail(log_file, 5)
     if lineage:
@@ -298,8 +329,8 @@ def launch(
         result["events_ok"] = result["events"] == 0
     created = new_outputs(project)
     run_targets = [p for p in created if p.is_dir()]
-    if lineage and spy is None:  # the last lineage-on run is checked in full
-        checked = work / "checked" / project.name
+    if lineage and spy is None:  # the last run of each lineage-on arm is checked in full
+        checked = work / "checked" / project.name / arm
         shutil.rmtree(checked, ignore_errors=True)
         checked.mkdir(parents=True)
         shutil.copy(events_file, checked / "events.jsonl")
@@ -393,11 +424,13 @@ def median_or_none(values: list[float]) -> float | None:
 
 def summarize(project: Project) -> dict[str, Any]:
     measured = [r for r in project.runs if not r["profiled"]]
-    on = [r for r in measured if r["lineage"]]
-    off = [r for r in measured if not r["lineage"]]
+    on = [r for r in measured if r["arm"] == "on"]
+    off = [r for r in measured if r["arm"] == "off"]
+    on_nm = [r for r in measured if r["arm"] == "on_no_asset_metadata"]
     on_s, off_s = [r["seconds"] for r in on], [r["seconds"] for r in off]
     pairs = [r["seconds"] / o["seconds"] for r, o in zip(on, off, strict=False)]
     cpu_pairs = [r["cpu_seconds"] / o["cpu_seconds"] for r, o in zip(on, off, strict=False)]
+    nm_pairs = [r["seconds"] / o["seconds"] for r, o in zip(on_nm, off, strict=False)]
     lineage = {
         phase: statistics.median(r["lineage_seconds"][phase] for r in on)
         for phase in ("start", "observe", "finish")
@@ -425,6 +458,12 @@ def summarize(project: Project) -> dict[str, Any]:
             else None
         ),
         "overhead_pct_of_medians": (median_on / median_off - 1) * 100,
+        "on_no_asset_metadata_s": [r["seconds"] for r in on_nm],
+        "median_on_no_asset_metadata_s": median_or_none([r["seconds"] for r in on_nm]),
+        "no_asset_metadata_overhead_pct_paired": (
+            (statistics.median(nm_pairs) - 1) * 100 if nm_pairs else None
+        ),
+        "no_asset_metadata_pair_overheads_pct": [(p - 1) * 100 for p in nm_pairs],
         "overhead_pct_paired": (statistics.median(pairs) - 1) * 100,
         "pair_overheads_pct": [(p - 1) * 100 for p in pairs],
         "cpu_on_s": [r["cpu_seconds"] for r in on],
@@ -443,7 +482,8 @@ def summarize(project: Project) -> dict[str, Any]:
         "events_per_run": statistics.median(r["events"] for r in on),
         "all_succeeded": all(r["success"] for r in project.runs),
         "events_ok": all(r["events_ok"] for r in project.runs),
-        "lineage_check": project.check,
+        "lineage_check": project.checks.get("on", {}),
+        "lineage_check_no_asset_metadata": project.checks.get("on_no_asset_metadata", {}),
     }
 
 
@@ -555,11 +595,12 @@ def plot(results: dict[str, Any], out: Path) -> None:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8))
     series = (
         ("on_s", "dg launch, lineage on", "tab:red"),
+        ("on_no_asset_metadata_s", "dg launch, lineage on, asset_metadata: false", "tab:purple"),
         ("off_s", "dg launch, lineage off", "k"),
         ("dbt_s", "plain dbt build", "tab:green"),
     )
     for key, label, color in series:
-        shown = [(n, p[key]) for (_, p), n in zip(projects, models, strict=True) if p[key]]
+        shown = [(n, p[key]) for (_, p), n in zip(projects, models, strict=True) if p.get(key)]
         if not shown:
             continue
         left.plot(
@@ -686,6 +727,23 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             role="target" if judged else "check",
         )
+        if p["no_asset_metadata_pair_overheads_pct"]:
+            nm = p["no_asset_metadata_pair_overheads_pct"]
+            add(
+                f"lineage on with asset_metadata: false vs off, dg launch end to end, {label}"
+                f" (median of {len(nm)} alternated pairs)",
+                p["no_asset_metadata_overhead_pct_paired"],
+                TARGETS["lineage_overhead_pct"],
+                "%",
+                f"pairs {min(nm):+.1f}..{max(nm):+.1f}%, materializations not held for"
+                " lineage's Dagster metadata"
+                + (
+                    ""
+                    if judged
+                    else f"; judged at {LINEAGE_TARGET_MODELS} models with >= {MIN_PAIRS} pairs"
+                ),
+                role="target" if judged else "check",
+            )
         if p["dagster_vs_dbt"] is not None:
             is_sample = name == "sample"
             judged = is_sample or p["models"] in RATIO_TARGET_MODELS
@@ -698,11 +756,16 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f" CPU ratio {p['dagster_vs_dbt_cpu']:.2f}x",
                 role="target" if judged else "check",
             )
-        check = p.get("lineage_check") or {}
-        if check:
+        for key, arm in (
+            ("lineage_check", "on"),
+            ("lineage_check_no_asset_metadata", "on_no_asset_metadata"),
+        ):
+            check = p.get(key) or {}
+            if not check:
+                continue
             add(
-                f"fidelity, {label}: events strict-valid, closed, with column lineage,"
-                " typed schemas and row counts (0 = yes)",
+                f"fidelity, {label}, {ARMS[arm]}: events strict-valid, closed, with column"
+                " lineage, typed schemas and row counts (0 = yes)",
                 0.0 if check.get("ok") else 1.0,
                 0.0,
                 "",
@@ -763,12 +826,13 @@ def print_table(results: dict[str, Any]) -> None:
     print("dg launch --assets '*' (lineage on / off, alternated pairs) and plain dbt build")
     print(
         "  lineage: median of per-pair on/off wall-time ratios (pair range); CPU: the same in"
-        " CPU seconds of every process; dagster/dbt: median dg launch (off) / median dbt build;"
-        " in proc: seconds inside InvocationLineage and its emitter / median off seconds"
+        " CPU seconds of every process; on nm / nm: lineage on with asset_metadata: false, and"
+        " its median per-pair ratio to off; dagster/dbt: median dg launch (off) / median dbt"
+        " build; in proc: seconds inside InvocationLineage and its emitter / median off seconds"
     )
     header = (
         f"{'project':<15}{'models':>7}{'pairs':>6}{'dbt s':>8}{'off s':>8}{'on s':>8}"
-        f"{'dagster/dbt':>12}{'lineage':>9}{'pair range':>17}{'CPU':>8}"
+        f"{'on nm s':>9}{'dagster/dbt':>12}{'lineage':>9}{'pair range':>17}{'CPU':>8}{'nm':>8}"
         f"{'observe s':>10}{'finish s':>9}{'in proc':>9}{'checked':>9}"
     )
     print(header)
@@ -778,12 +842,18 @@ def print_table(results: dict[str, Any]) -> None:
         ls = p["lineage_in_process_s"]
         dbt = f"{p['median_dbt_s']:.1f}" if p["median_dbt_s"] else "-"
         ratio = f"{p['dagster_vs_dbt']:.2f}x" if p["dagster_vs_dbt"] else "-"
-        check = p.get("lineage_check") or {}
-        checked = "-" if not check else "ok" if check.get("ok") else "FAILED"
+        checks = [p.get("lineage_check"), p.get("lineage_check_no_asset_metadata")]
+        checked = (
+            "-" if not any(checks) else "ok" if all(c.get("ok") for c in checks if c) else "FAILED"
+        )
+        nm_s = p["median_on_no_asset_metadata_s"]
+        nm_pct = p["no_asset_metadata_overhead_pct_paired"]
         print(
             f"{name:<15}{p['models']:>7}{p['pairs']:>6}{dbt:>8}{p['median_off_s']:>8.1f}"
-            f"{p['median_on_s']:>8.1f}{ratio:>12}{p['overhead_pct_paired']:>+8.1f}%"
+            f"{p['median_on_s']:>8.1f}{f'{nm_s:.1f}' if nm_s else '-':>9}{ratio:>12}"
+            f"{p['overhead_pct_paired']:>+8.1f}%"
             f"{f'{lo:+.1f}..{hi:+.1f}%':>17}{p['cpu_overhead_pct_paired']:>+7.1f}%"
+            f"{f'{nm_pct:+.1f}%' if nm_pct is not None else '-':>8}"
             f"{ls['observe']:>10.2f}{ls['finish']:>9.2f}"
             f"{p['lineage_in_process_pct_of_off']:>8.1f}%{checked:>9}"
         )
@@ -949,17 +1019,18 @@ def main() -> int:
         p.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         prepare(p, dst, ol_config)
 
+    without_asset_metadata(dst, work)
     load_before = load_average()
     rounds = max(p.pairs for p in projects)
     for r in range(rounds):
         for p in projects:
             if r >= p.pairs:
                 continue
-            order = (True, False) if r % 2 == 0 else (False, True)
-            # plain dbt build once per round, before the pair or after it, in turn
-            steps: list[bool | None] = [None, *order] if r % 2 == 0 else [*order, None]
-            for lineage in steps:
-                if lineage is None:
+            order = list(ARMS) if r % 2 == 0 else list(reversed(ARMS))
+            # plain dbt build once per round, before the arms or after them, in turn
+            steps: list[str | None] = [None, *order] if r % 2 == 0 else [*order, None]
+            for arm in steps:
+                if arm is None:
                     result = dbt_build(p, dst, ol_config, work)
                     result["round"] = r
                     p.dbt_runs.append(result)
@@ -968,24 +1039,27 @@ def main() -> int:
                         f" ({result['cpu_seconds']:.1f} CPU s)"
                     )
                     continue
-                result = launch(p, dst, ol_config, work, lineage)
+                result = launch(p, dst, ol_config, work, arm)
                 result["round"] = r
                 p.runs.append(result)
                 log(
-                    f"{p.name} round {r + 1}/{p.pairs} dg launch, lineage"
-                    f" {'on ' if lineage else 'off'}: {result['seconds']:.1f}s"
+                    f"{p.name} round {r + 1}/{p.pairs} dg launch, {ARMS[arm]}:"
+                    f" {result['seconds']:.1f}s"
                     f" ({result['cpu_seconds']:.1f} CPU s), {result['events']} events,"
                     f" lineage in process {sum(result['lineage_seconds'].values()):.2f}s"
                     + ("" if result["success"] and result["events_ok"] else "  <-- PROBLEM")
                 )
     load_after = load_average()
     for p in projects:
-        p.check = check_lineage(work / "checked" / p.name)
-        log(
-            f"{p.name}: lineage check {'ok' if p.check['ok'] else 'FAILED'}"
-            f" ({p.check.get('events', 0)} events, {p.check.get('seconds', 0):.0f}s)"
-            + ("" if p.check["ok"] else f": {p.check['problems'][:5]}")
-        )
+        for arm in ARMS:
+            if arm == "off":
+                continue
+            check = p.checks[arm] = check_lineage(work / "checked" / p.name / arm)
+            log(
+                f"{p.name}, {ARMS[arm]}: lineage check {'ok' if check['ok'] else 'FAILED'}"
+                f" ({check.get('events', 0)} events, {check.get('seconds', 0):.0f}s)"
+                + ("" if check["ok"] else f": {check['problems'][:5]}")
+            )
 
     results: dict[str, Any] = {
         "started_at": started_at.isoformat(),
@@ -1003,9 +1077,12 @@ def main() -> int:
             "Each measurement is a fresh `dg launch --assets '*'` in the rendered project"
             " (DAGSTER_HOME unset: a temporary instance) or a plain `dbt build` in the dbt"
             " project, timed from start to exit (wall clock; CPU seconds of every process it"
-            " started), with the DuckDB file deleted before every run. Pairs alternate on/off and"
-            " off/on; projects take turns; one dbt build per round. overhead_pct_paired is the"
-            " median of the per-pair ratios on/off - 1; dagster_vs_dbt is the median dg launch"
+            " started), with the DuckDB file deleted before every run. Each round runs lineage on,"
+            " off and on with asset_metadata: false (in a copy of the project), the order"
+            " reversed every other round; projects take turns; one dbt build per round."
+            " overhead_pct_paired is the median of the per-round ratios on/off - 1 (and"
+            " no_asset_metadata_overhead_pct_paired the same for the third arm); dagster_vs_dbt"
+            " is the median dg launch"
             " (lineage off) over the median dbt build; lineage_in_process_s is the wall-clock time"
             " spent inside InvocationLineage.start/observe/finish and the emitter's close (counted"
             " in finish) in the lineage-on runs."
@@ -1021,12 +1098,11 @@ def main() -> int:
 
         for p in projects:
             found = results["py_spy"][p.name] = {}
-            for lineage in (False, True):
-                mode = "on" if lineage else "off"
+            for mode in ("off", "on"):
                 raw = out / f"py-spy.{p.name}.{mode}.raw"
                 log(f"py-spy: {p.name}, lineage {mode}")
                 try:
-                    run = launch(p, dst, ol_config, work, lineage, spy=raw)
+                    run = launch(p, dst, ol_config, work, mode, spy=raw)
                 except RuntimeError as exc:
                     log(f"py-spy run failed: {exc}")
                     continue

@@ -81,12 +81,18 @@ def make_workspace(root: Path, project: Path) -> Workspace:
 
 
 def dbt_defs(
-    ws: Workspace, *, config: Path | None = None, strict: bool = True, **lineage: Any
+    ws: Workspace,
+    *,
+    config: Path | None = None,
+    strict: bool = True,
+    include_metadata: list[str] | None = None,
+    **lineage: Any,
 ) -> dg.Definitions:
     """The definitions ``DbtProjectWithLineage`` builds for the workspace's project, with
     lineage configured by ``config`` (default: the workspace's file transport)."""
     component = DbtProjectWithLineage(
         project=DbtProject(project_dir=ws.project, profiles_dir=ws.profiles, target=ws.target),
+        include_metadata=include_metadata or [],
         lineage=LineageSettings(
             namespace=NAMESPACE,
             producer=PRODUCER,
@@ -105,10 +111,11 @@ def materialize(
     strict: bool = True,
     selection: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    include_metadata: list[str] | None = None,
     **lineage: Any,
 ) -> dg.ExecuteInProcessResult:
     """Materialize the workspace's dbt assets in-process (all, or ``selection``)."""
-    defs = dbt_defs(ws, config=config, strict=strict, **lineage)
+    defs = dbt_defs(ws, config=config, strict=strict, include_metadata=include_metadata, **lineage)
     return dg.materialize(
         list(defs.assets or []), selection=selection, instance=instance, raise_on_error=False
     )

@@ -43,8 +43,10 @@ from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..schemas import repository_url
+from .dbt_adapter import build_adapter_only_if_used
 from .metadata import dataset_asset_keys, with_lineage_metadata
 from .preparation import know_dbt_version, prepare, prepare_when_changed
+from .step_outputs import answer_output_asset_keys_once
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
 DEFAULT_PRODUCER = f"{repository_url()}/tree/v{__version__}/floe-lineage"
@@ -185,6 +187,8 @@ class DbtProjectWithLineage(DbtProjectComponent):
         event also fed to the lineage of this step, and each materialization completed with
         lineage's facts (``metadata``) unless ``lineage.asset_metadata`` is false."""
         know_dbt_version(dbt)
+        build_adapter_only_if_used(dbt, self.include_metadata)
+        answer_output_asset_keys_once(context.get_step_execution_context())
         with self._step_lineage(context, dbt) as lineage:
             with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
                 invocation = dbt.cli(self.get_cli_args(context), context=context)

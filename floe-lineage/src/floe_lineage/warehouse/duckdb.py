@@ -21,6 +21,7 @@ from ..openlineage.observations import Columns, WarehouseFacts
 from .base import Isolation
 
 COUNT_BATCH = 200
+READ_ONLY = {"access_mode": "READ_ONLY"}
 
 
 class DuckDBWarehouse:
@@ -56,7 +57,9 @@ class DuckDBWarehouse:
         import duckdb  # dbt-duckdb's dependency: only DuckDB projects need it
 
         wanted = {_key(r): r for r in describe}
-        with duckdb.connect(str(self.file), read_only=True) as con:
+        # read-only as dagster-dbt opens it for `include_metadata` (access_mode READ_ONLY):
+        # DuckDB refuses a second connection in the process under another configuration
+        with duckdb.connect(str(self.file), config=READ_ONLY) as con:
             facts = WarehouseFacts(columns=_columns(con, wanted))
             present = {_key(r) for r in facts.columns}
             to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
