@@ -1,5 +1,5 @@
 """dagster-dbt's in-process adapter built only when an ``include_metadata`` option uses it
-(dbt_adapter.py)."""
+(dbt_resource.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import Workspace, dbt_defs, materialize
 from dagster_dbt import DbtCliResource
 
-from floe_lineage.dagster.dbt_adapter import build_adapter_only_if_used
+from floe_lineage.dagster.dbt_resource import build_adapter_only_if_used
 
 
 @pytest.fixture

@@ -13,11 +13,8 @@ import pytest
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.dbt_project import DbtProjectPreparer
 
-from floe_lineage.dagster.preparation import (
-    FINGERPRINT_FILE,
-    know_dbt_version,
-    prepare_when_changed,
-)
+from floe_lineage.dagster.dbt_resource import know_dbt_version
+from floe_lineage.dagster.preparation import FINGERPRINT_FILE, prepare_when_changed
 
 PROFILES = """\
 shop:

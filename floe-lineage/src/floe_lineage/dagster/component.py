@@ -43,9 +43,9 @@ from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..schemas import repository_url
-from .dbt_adapter import build_adapter_only_if_used
+from .dbt_resource import build_adapter_only_if_used, know_dbt_version
 from .metadata import dataset_asset_keys, with_lineage_metadata
-from .preparation import know_dbt_version, prepare, prepare_when_changed
+from .preparation import prepare, prepare_when_changed
 from .step_outputs import answer_output_asset_keys_once
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)

@@ -1,5 +1,5 @@
 """A local dbt project's ``manifest.json`` prepared again only when something it depends on
-changed, and dbt's version known without asking the ``dbt`` executable.
+changed.
 
 ``dg launch`` and ``dg dev`` load the definitions as a dev CLI, and dagster-dbt then prepares
 the project on every load (``dbt deps`` when declared, ``dbt parse``): 9 s of every launch of
@@ -18,13 +18,11 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import sysconfig
-from importlib import metadata
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
-from packaging.version import Version
+from dagster_dbt import DbtProject
+
+from .dbt_resource import installed_dbt_version
 
 FINGERPRINT_FILE = "floe-prepared.json"
 """Written beside ``manifest.json`` after a preparation."""
@@ -89,29 +87,9 @@ def fingerprint(project: DbtProject) -> dict[str, str]:
         "profile": project.profile or "",
         "target": project.target or "",
         "environment": environment.hexdigest(),
-        "dbt": _installed_dbt_version() or "",
+        "dbt": installed_dbt_version() or "",
         "manifest": _stat_line(project.manifest_path, None).decode(),
     }
-
-
-def know_dbt_version(dbt: DbtCliResource) -> None:
-    """Tell ``dbt`` the dbt version it would otherwise learn by running ``dbt --version`` in a
-    subprocess once per resource (``DbtCliResource._cli_version`` in dagster-dbt's
-    ``core/resource.py``; 2 to 5 s of importing dbt on 2 cores, before every run's dbt
-    command), when its executable is this environment's ``dbt``, whose version is the
-    installed dbt-core's. Anything else (another environment's dbt, dbt Fusion) is still asked."""
-    version = _installed_dbt_version()
-    found = shutil.which(dbt.dbt_executable)  # as the subprocess would find it (PATH)
-    scripts = Path(sysconfig.get_path("scripts")).resolve()
-    if version and found and Path(found).resolve() == scripts / "dbt":
-        dbt.__dict__.setdefault("_cli_version", Version(version))
-
-
-def _installed_dbt_version() -> str | None:
-    try:
-        return metadata.version("dbt-core")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _profiles_file(project: DbtProject) -> Path | None:
