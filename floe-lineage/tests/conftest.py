@@ -148,9 +148,10 @@ def build(
     sample_project: Path,
     build_instance: dg.DagsterInstance,
 ) -> tuple[dg.ExecuteInProcessResult, Workspace]:
-    """One successful materialization of every asset, shared by the tests that only read it."""
+    """One successful materialization of every asset, shared by the tests that only read it
+    (``asset_metadata: true``: every materialization completed with lineage's facts)."""
     ws = make_workspace(tmp_path_factory.mktemp("build"), sample_project)
-    result = materialize(ws, instance=build_instance)
+    result = materialize(ws, instance=build_instance, asset_metadata=True)
     assert result.success
     return result, ws
 

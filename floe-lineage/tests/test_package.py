@@ -19,6 +19,7 @@ from openlineage.client.event_v2 import RunState
 from openlineage.client.generated.base import RunFacet
 
 import floe_lineage
+from floe_lineage.dagster.component import LineageSettings
 from floe_lineage.dbt.manifest import DbtNode
 from floe_lineage.dbt.profile import ProfileTarget
 from floe_lineage.delivery.config import load_config
@@ -74,7 +75,7 @@ def test_the_package_reads_no_test_harness_variable():
 
 
 def test_the_version_is_the_distributions():
-    assert floe_lineage.__version__ == "0.1.1"
+    assert floe_lineage.__version__ == "0.2.0"
     changelog = (PACKAGE.parents[1] / "CHANGELOG.md").read_text()
     assert f"\n## {floe_lineage.__version__}\n" in changelog
 
@@ -230,6 +231,20 @@ def test_a_broken_facet_callable_costs_its_facets_not_the_events(workspace):
 def test_an_unimportable_facet_callable_fails_when_the_definitions_load(workspace):
     with pytest.raises(ValueError, match="names no importable callable"):
         dbt_defs(workspace, extra_facets="no_such_module:facets")
+
+
+def test_asset_metadata_is_auto_unless_set_to_true_or_false():
+    assert LineageSettings.resolve_from_dict({}).asset_metadata == "auto"
+    for value in ("auto", True, False):
+        assert LineageSettings.resolve_from_dict({"asset_metadata": value}).asset_metadata is (
+            value
+        )
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "always"])
+def test_any_other_asset_metadata_fails_when_the_definitions_load(value: object):
+    with pytest.raises(ValueError, match="asset_metadata must be auto, true or false"):
+        LineageSettings.resolve_from_dict({"asset_metadata": value})
 
 
 class RenamedDuckDB(DuckDBWarehouse):

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from conftest import (
 
 import floe_lineage
 from floe_lineage.dagster.metadata import with_lineage_metadata
+from floe_lineage.invocation import NodeFacts
 
 RUNNABLE = {"model", "seed", "snapshot", "test"}
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
@@ -306,6 +308,32 @@ def test_disabled_lineage_emits_nothing(workspace: Workspace, monkeypatch: pytes
     assert not workspace.events_file.exists()
 
 
+class FactsAtExit:
+    """Lineage on a warehouse read once dbt exits (DuckDB): no node's facts before that."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self.exited = False
+
+    def add_facts(self) -> None:
+        self.exited = True
+
+    def facts_of(self, unique_id: str) -> NodeFacts | None:
+        if not self.exited:
+            return None
+        return NodeFacts(f"run-{unique_id}", unique_id, [("id", "INTEGER", None)], 3, None)
+
+    def run_id_of(self, unique_id: str) -> str:
+        return f"run-{unique_id}"
+
+
+def dbt_outputs(produced: list[str]) -> Iterator[dg.Output]:
+    for name in ("stg_orders", "orders"):
+        produced.append(name)
+        yield dg.Output(None, output_name=name, metadata={"unique_id": f"model.floe.{name}"})
+
+
 def test_disabled_lineage_holds_no_materialization():
     """With lineage off no facts ever come: each materialization goes on to Dagster as
     dagster-dbt yields it, while dbt still runs, not once dbt exited."""
@@ -313,16 +341,58 @@ def test_disabled_lineage_holds_no_materialization():
     class Disabled:
         enabled = False
 
-    produced = []
-
-    def events():
-        for name in ("stg_orders", "orders"):
-            produced.append(name)
-            yield dg.Output(None, output_name=name, metadata={"unique_id": f"model.floe.{name}"})
-
-    first = next(with_lineage_metadata(events(), Disabled(), lambda name: None))
+    produced: list[str] = []
+    outputs = with_lineage_metadata(
+        dbt_outputs(produced), Disabled(), lambda name: None, wait_for_facts=True
+    )
+    first = next(outputs)
     assert first.output_name == "stg_orders"
     assert produced == ["stg_orders"]
+
+
+def test_not_waiting_for_facts_records_each_materialization_at_once_with_its_run_id():
+    produced: list[str] = []
+    outputs = with_lineage_metadata(
+        dbt_outputs(produced), FactsAtExit(), lambda name: None, wait_for_facts=False
+    )
+    first = next(outputs)
+    assert produced == ["stg_orders"]  # dbt still runs
+    assert first.metadata["openlineage/run_id"].value == "run-model.floe.stg_orders"
+    assert "dagster/column_schema" not in first.metadata
+    assert [o.output_name for o in outputs] == ["orders"]
+
+
+def test_waiting_for_facts_holds_each_materialization_until_dbt_exits():
+    produced: list[str] = []
+    outputs = with_lineage_metadata(
+        dbt_outputs(produced), FactsAtExit(), lambda name: None, wait_for_facts=True
+    )
+    first = next(outputs)
+    assert produced == ["stg_orders", "orders"]  # every event read: dbt exited
+    assert first.metadata["dagster/row_count"].value == 3
+    assert first.metadata["openlineage/run_id"].value == "run-model.floe.stg_orders"
+
+
+def test_by_default_duckdb_materializations_carry_the_run_id_and_events_every_fact(
+    workspace: Workspace,
+):
+    """``asset_metadata: auto`` on DuckDB, read back from Dagster: the OpenLineage run id on
+    each materialization (recorded as dbt reported it); the warehouse's facts in the events."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(workspace, selection="+stg_customers", instance=instance)
+    assert result.success
+    recorded = instance.get_latest_materialization_event(dg.AssetKey("stg_customers"))
+    metadata = recorded.asset_materialization.metadata
+    completed = next(
+        e
+        for e in workspace.events()
+        if e["job"]["name"] == "model.floe.stg_customers" and e["eventType"] == "COMPLETE"
+    )
+    assert metadata["openlineage/run_id"].value == completed["run"]["runId"]
+    assert not {"dagster/column_schema", "dagster/row_count"} & set(metadata)
+    facts = last_of(workspace.events(), "model.floe.stg_customers")["outputs"][0]
+    assert facts["facets"]["schema"]["fields"]
+    assert facts["facets"]["columnLineage"]["fields"]
 
 
 def test_without_asset_metadata_materializations_carry_none_and_events_keep_every_fact(

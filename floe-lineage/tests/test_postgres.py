@@ -101,6 +101,16 @@ def test_the_sample_on_postgres_is_valid_complete_and_read_live(sample_on_postgr
     with postgres.connect("warehouse") as connection, connection.cursor() as cursor:
         cursor.execute("select count(*) from main.customers")
         assert cursor.fetchone()[0] == rows > 0  # the row count is the table's
+    # asset_metadata auto: the facts were known as each node finished, so every
+    # materialization carries them without waiting for dbt's exit
+    metadata = {
+        event.asset_key: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }[dg.AssetKey("customers")]
+    assert metadata["dagster/row_count"].value == rows
+    schema = metadata["dagster/column_schema"].value
+    assert {c.name: c.type for c in schema.columns}["customer_id"] == "integer"
+    assert metadata["openlineage/run_id"].value == customers["run"]["runId"]
 
 
 def neutral(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -205,6 +205,10 @@ class InvocationLineage:
             column_lineage=facts.column_lineage.get(unique_id),
         )
 
+    def run_id_of(self, unique_id: str) -> str | None:
+        """The OpenLineage run id of a node lineage has started (None for any other node)."""
+        return events.node_run_id(self._context, unique_id) if unique_id in self._started else None
+
     def finish(self, failure: str | None = None, aborted: bool = False) -> None:
         """``add_facts`` if not done yet, then end the parent job: ABORT if ``aborted``, FAIL
         with ``failure`` if given, else COMPLETE."""

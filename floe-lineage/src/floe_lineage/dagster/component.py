@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster._core.definitions.definitions_load_context import (
@@ -97,15 +97,17 @@ class LineageSettings(dg.Resolvable):
         ),
     ] = DEFAULT_DELIVERY_BUDGET
     asset_metadata: Annotated[
-        bool,
+        bool | Literal["auto"],
         Resolver.default(
-            description="Complete each materialization with lineage's facts (column schema with"
-            " warehouse types, row count, column lineage, OpenLineage run id). Where the"
-            " warehouse cannot be read while dbt runs (DuckDB), the materializations then wait"
-            " for dbt to exit and Dagster records them all after it; false records them as dbt"
-            " reports them (the OpenLineage events keep every fact)."
+            description="Lineage's facts on each materialization (column schema with warehouse"
+            " types, row count, column lineage, OpenLineage run id). auto: what is known when"
+            " dbt reports the node, never waiting (every fact where the warehouse is read"
+            " while dbt runs, PostgreSQL; the run id on DuckDB, whose facts come once dbt"
+            " exits). true: every fact, so on DuckDB the materializations wait for dbt to exit"
+            " and Dagster records them all after it. false: none. The OpenLineage events keep"
+            " every fact either way."
         ),
-    ] = True
+    ] = "auto"
     extra_facets: Annotated[
         str | None,
         Resolver.default(
@@ -119,6 +121,10 @@ class LineageSettings(dg.Resolvable):
             raise ValueError(
                 f"lineage.producer must be an absolute URI, such as"
                 f" https://github.com/acme/my-project (got {self.producer!r})"
+            )
+        if not (isinstance(self.asset_metadata, bool) or self.asset_metadata == "auto"):
+            raise ValueError(
+                f"lineage.asset_metadata must be auto, true or false (got {self.asset_metadata!r})"
             )
         self.facet_function()  # an unimportable path fails when the definitions load
 
@@ -185,7 +191,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
         event also fed to the lineage of this step, and each materialization completed with
-        lineage's facts (``metadata``) unless ``lineage.asset_metadata`` is false."""
+        lineage's facts as ``lineage.asset_metadata`` says (``metadata``)."""
         know_dbt_version(dbt)
         build_adapter_only_if_used(dbt, self.include_metadata)
         answer_output_asset_keys_once(context.get_step_execution_context())
@@ -200,14 +206,16 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 events = events.fetch_row_counts()
             if "insights" in self.include_metadata:
                 events = events.with_insights()
-            if not self.lineage.asset_metadata:
+            if self.lineage.asset_metadata is False:
                 yield from events
                 return
             key_of = dataset_asset_keys(
                 lambda: lineage.graph,
                 lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),
             )
-            yield from with_lineage_metadata(events, lineage, key_of)
+            yield from with_lineage_metadata(
+                events, lineage, key_of, wait_for_facts=self.lineage.asset_metadata is True
+            )
 
     @contextmanager
     def _step_lineage(

@@ -3,10 +3,13 @@
 Each materialization dagster-dbt yields for a dbt node gets what lineage learnt about that node:
 ``dagster/column_schema`` (the warehouse's real columns and types, with the dbt docs'
 descriptions), ``dagster/row_count``, ``dagster/column_lineage`` (each column's DIRECT sources,
-as columns of the upstream assets) and ``openlineage/run_id`` (the node's OpenLineage run). A
-materialization is held until its node's facts are known: as soon as the node finished where the
-warehouse can be read during the run, once dbt has exited otherwise (DuckDB); with lineage
-disabled, not at all.
+as columns of the upstream assets) and ``openlineage/run_id`` (the node's OpenLineage run).
+
+The facts are known as soon as the node finished where the warehouse can be read during the
+run (PostgreSQL), only once dbt has exited otherwise (DuckDB locks its file). Waiting for them
+holds the materializations until then; not waiting records each one as dbt reports it, with
+what is known at that moment (on DuckDB the OpenLineage run id). With lineage disabled nothing
+is held or added.
 """
 
 from __future__ import annotations
@@ -19,16 +22,22 @@ import dagster as dg
 from ..dbt.manifest import DbtGraph
 from ..invocation import InvocationLineage, NodeFacts
 
+RUN_ID = "openlineage/run_id"
+"""The metadata key of a node's OpenLineage run id."""
+
 AssetKeyOf = Callable[[str], "dg.AssetKey | None"]
 """The asset key of a dataset, by its OpenLineage name (None: no asset of this project)."""
 
 
 def with_lineage_metadata(
-    events: Iterable[Any], lineage: InvocationLineage, key_of: AssetKeyOf
+    events: Iterable[Any], lineage: InvocationLineage, key_of: AssetKeyOf, *, wait_for_facts: bool
 ) -> Iterator[Any]:
-    """``events`` (dagster-dbt's), each node's materialization completed with its lineage
-    facts. The facts not known while dbt runs are added once the events end, failure or not:
-    what dbt materialized is recorded either way. With lineage disabled nothing is held."""
+    """``events`` (dagster-dbt's), each node's materialization completed with its lineage facts.
+
+    ``wait_for_facts``: a materialization whose facts are not known yet is held until they are
+    (once the events end, failure or not: what dbt materialized is recorded either way);
+    otherwise it goes on at once with the node's OpenLineage run id. With lineage disabled
+    nothing is held or added."""
     if not lineage.enabled:
         yield from events
         return
@@ -47,10 +56,12 @@ def with_lineage_metadata(
                 yield event
                 continue
             facts = lineage.facts_of(unique_id)
-            if facts is None:
+            if facts is not None:
+                yield _completed(event, facts, key_of)
+            elif wait_for_facts:
                 held.append((unique_id, event))
             else:
-                yield _completed(event, facts, key_of)
+                yield _with_run_id(event, lineage.run_id_of(unique_id))
     except Exception:  # dbt failed: what it materialized before is recorded all the same
         yield from release()
         raise
@@ -83,7 +94,7 @@ def dataset_asset_keys(
 
 def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
     """The Dagster metadata of one node's facts."""
-    metadata: dict[str, Any] = {"openlineage/run_id": dg.MetadataValue.text(facts.run_id)}
+    metadata: dict[str, Any] = {RUN_ID: dg.MetadataValue.text(facts.run_id)}
     if facts.columns:
         metadata["dagster/column_schema"] = dg.TableSchema(
             columns=[
@@ -110,6 +121,12 @@ def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
 
 def _completed(event: Any, facts: NodeFacts, key_of: AssetKeyOf) -> Any:
     return event.with_metadata({**event.metadata, **lineage_metadata(facts, key_of)})
+
+
+def _with_run_id(event: Any, run_id: str | None) -> Any:
+    if run_id is None:
+        return event
+    return event.with_metadata({**event.metadata, RUN_ID: dg.MetadataValue.text(run_id)})
 
 
 def _unique_id(event: Any) -> str | None:
