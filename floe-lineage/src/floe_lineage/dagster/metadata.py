@@ -94,7 +94,7 @@ def dataset_asset_keys(
 
 def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
     """The Dagster metadata of one node's facts."""
-    metadata: dict[str, Any] = {RUN_ID: dg.MetadataValue.text(facts.run_id)}
+    metadata = _run_id_metadata(facts.run_id)
     if facts.columns:
         metadata["dagster/column_schema"] = dg.TableSchema(
             columns=[
@@ -119,14 +119,20 @@ def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
     return metadata
 
 
+def _run_id_metadata(run_id: str) -> dict[str, Any]:
+    return {RUN_ID: dg.MetadataValue.text(run_id)}
+
+
 def _completed(event: Any, facts: NodeFacts, key_of: AssetKeyOf) -> Any:
-    return event.with_metadata({**event.metadata, **lineage_metadata(facts, key_of)})
+    return _with_metadata(event, lineage_metadata(facts, key_of))
 
 
 def _with_run_id(event: Any, run_id: str | None) -> Any:
-    if run_id is None:
-        return event
-    return event.with_metadata({**event.metadata, RUN_ID: dg.MetadataValue.text(run_id)})
+    return event if run_id is None else _with_metadata(event, _run_id_metadata(run_id))
+
+
+def _with_metadata(event: Any, added: dict[str, Any]) -> Any:
+    return event.with_metadata({**event.metadata, **added})
 
 
 def _unique_id(event: Any) -> str | None:
