@@ -362,3 +362,37 @@ def test_an_incremental_models_second_run_keeps_its_column_lineage(other_project
     assert column_lineage(again) == column_lineage(first)
     assert ("clickstream.main_analytics.views_incremental", "view_id") in indirect(again)["FILTER"]
     assert "is_incremental" not in again["job"]["facets"]["sql"]["query"]
+
+
+def test_column_lineage_is_traced_again_only_for_a_changed_model(tmp_path: Path):
+    project = copy_dbt_project(tmp_path / "dbt")
+    ws = make_workspace(tmp_path / "ws", project)
+    kept = project / "target" / "floe-column-lineage.json"
+
+    def run() -> tuple[dict[str, Any], dict[str, str]]:
+        ws.events_file.unlink(missing_ok=True)
+        assert materialize(ws).success
+        stored = json.loads(kept.read_text())["models"]
+        events = ws.events()
+        return {uid: column_lineage(final(events, uid)) for uid in stored}, {
+            uid: entry["digest"] for uid, entry in stored.items()
+        }
+
+    traced, digests = run()
+    assert set(traced) == {
+        "model.floe.stg_customers",
+        "model.floe.stg_orders",
+        "model.floe.stg_payments",
+        "model.floe.orders",
+        "model.floe.customers",
+        "snapshot.floe.customers_snapshot",
+    }
+    written = kept.stat().st_mtime_ns
+    assert run() == (traced, digests)
+    assert kept.stat().st_mtime_ns == written  # every model answered from the file
+
+    customers = project / "models" / "marts" / "customers.sql"
+    customers.write_text("-- the same lineage, other SQL\n" + customers.read_text())
+    again, changed = run()
+    assert again == traced
+    assert {uid for uid in digests if changed[uid] != digests[uid]} == {"model.floe.customers"}

@@ -6,6 +6,8 @@ The layers, each importing only the ones above it:
 - ``openlineage``: pure functions from those facts to OpenLineage facets and run events
 - ``warehouse``: what is read from the database dbt wrote (one protocol, DuckDB implemented)
 - ``delivery``: ``openlineage.yml``, the emitter, the spool, the appending file transport
+- ``column_lineage_cache``: the column lineage traced on earlier runs, so unchanged models are
+  not traced again
 - ``invocation``: one dbt invocation, from its first START to its last terminal event
 - ``tools``: the ``floe-lineage`` command (summary, check, report, replay) and validation
 - ``dagster``: the Dagster integration, a ``DbtProjectComponent`` that emits lineage

@@ -31,6 +31,7 @@ from typing import Any
 
 from openlineage.client.event_v2 import RunState
 
+from .column_lineage_cache import ColumnLineageCache
 from .dbt.log_events import NodeError, NodeFinished, NodeStarted, read_fact
 from .dbt.log_file import DbtLogFile
 from .dbt.manifest import RUNNABLE_TYPES, DbtGraph, DbtNode
@@ -39,7 +40,7 @@ from .dbt.run_results import read_run_results
 from .dbt.source_code import git_checkout
 from .delivery.emitter import LineageEmitter
 from .openlineage import run_events as events
-from .openlineage.column_lineage import ColumnLineage, snapshot_columns, trace_models
+from .openlineage.column_lineage import ColumnLineage, snapshot_columns
 from .openlineage.observations import WarehouseFacts
 from .openlineage.run_events import (
     NO_FACTS,
@@ -94,7 +95,9 @@ class InvocationLineage:
     Call ``start()`` before dbt starts, ``attach()`` as soon as the invocation exists,
     ``observe()`` with every structured log event, and ``finish()`` exactly once when dbt has
     exited (or was stopped). No method raises unless the emitter is strict. The emitter stays
-    open: its owner closes it.
+    open: its owner closes it. ``column_lineage_cache`` is the file keeping the column lineage
+    traced on earlier runs (``column_lineage_cache.FILE_NAME`` in the project's target folder):
+    an unchanged model is not traced again. None traces every model on every run.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class InvocationLineage:
         warehouse: Warehouse,
         *,
         count_view_rows: bool = False,
+        column_lineage_cache: Path | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._emitter = emitter
@@ -114,6 +118,7 @@ class InvocationLineage:
         self._warehouse = warehouse
         self._counted = COUNTED_MATERIALIZATIONS | ({"view"} if count_view_rows else set())
         self._clock = clock
+        self._traced = ColumnLineageCache(column_lineage_cache)
         self._target_path: Path | None = None
         self._log_file: DbtLogFile | None = None
         self._graph: DbtGraph | None = None
@@ -169,6 +174,8 @@ class InvocationLineage:
                 self._abort(unique_id, now)
         with self._emitter.guard("adding the warehouse's facts"):
             self._emit_facts(now)
+        with self._emitter.guard(f"saving the column lineage traced to {self._traced.path}"):
+            self._traced.save(set(self._graph_for_run().runnable_ids()))
         with self._emitter.guard(f"closing the connection to {self._warehouse.namespace}"):
             self._warehouse.close()
 
@@ -378,7 +385,7 @@ class InvocationLineage:
                 inputs[node.relation] = output
             tasks.append((uid, sql, self._warehouse.dialect, inputs, output))
         found = {}
-        for uid, result in trace_models(tasks):
+        for uid, result in self._traced.trace(tasks):
             if isinstance(result, str):
                 self._emitter.warn(f"OpenLineage: no column lineage for {uid}: {result}")
                 continue
@@ -428,6 +435,7 @@ def lineage_of_dbt_project(
     attempt: int = 0,
     extra_facets: ExtraFacets | None = None,
     count_view_rows: bool = False,
+    column_lineage_cache: Path | None = None,
 ) -> InvocationLineage:
     """The lineage of one dbt invocation of the project in ``project_dir``, for a caller that
     says who runs it (``parent`` of type ``parent_type``, under ``root``, retry ``attempt``).
@@ -459,4 +467,10 @@ def lineage_of_dbt_project(
         dbt_profile=chosen.profile_name if chosen else None,
         dbt_target=chosen.target_name if chosen else None,
     )
-    return InvocationLineage(emitter, context, warehouse, count_view_rows=count_view_rows)
+    return InvocationLineage(
+        emitter,
+        context,
+        warehouse,
+        count_view_rows=count_view_rows,
+        column_lineage_cache=column_lineage_cache,
+    )

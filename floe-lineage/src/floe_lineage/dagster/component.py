@@ -35,6 +35,7 @@ from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjec
 from rfc3986_validator import validate_rfc3986
 
 from .. import __version__
+from ..column_lineage_cache import FILE_NAME as COLUMN_LINEAGE_CACHE_FILE
 from ..dbt.environment import environment
 from ..dbt.log_file import JSON_FILE_LOG
 from ..delivery.config import DEFAULT_DELIVERY_BUDGET, DEFAULT_DELIVERY_TIMEOUT
@@ -169,7 +170,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
         and any ``.venv`` along (dagster-io/dagster#33808). A remote (git) project keeps
         dagster-dbt's behaviour."""
         self._project_root = Path(context.project_root)
-        if not isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager)):
+        if not self._local_project:
             return super().build_defs(context)
         project = self.dbt_project
         initial_load = DefinitionsLoadContext.get().load_type == DefinitionsLoadType.INITIALIZATION
@@ -181,7 +182,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
 
     def write_state_to_path(self, state_path: Path) -> None:
         """``dg utils refresh-defs-state``: prepare a local project in place (no copy)."""
-        if not isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager)):
+        if not self._local_project:
             return super().write_state_to_path(state_path)
         prepare(self.dbt_project)
         state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +217,18 @@ class DbtProjectWithLineage(DbtProjectComponent):
             yield from with_lineage_metadata(
                 events, lineage, key_of, wait_for_facts=self.lineage.asset_metadata is True
             )
+
+    @property
+    def _local_project(self) -> bool:
+        """Whether the dbt project is used where it is (not a git project dagster-dbt copies)."""
+        return isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager))
+
+    def _column_lineage_cache(self) -> Path | None:
+        """Where a local project keeps the column lineage traced on earlier runs: beside its
+        prepared ``manifest.json``. A remote (git) project, copied afresh, keeps none."""
+        if not self._local_project:
+            return None
+        return self.dbt_project.manifest_path.with_name(COLUMN_LINEAGE_CACHE_FILE)
 
     @contextmanager
     def _step_lineage(
@@ -254,6 +267,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 attempt=context.retry_number,
                 extra_facets=settings.facet_function(),
                 count_view_rows=settings.count_view_rows,
+                column_lineage_cache=self._column_lineage_cache(),
             )
             lineage.start()
             failure, aborted = None, False
