@@ -43,6 +43,9 @@ def test_an_unchanged_task_is_answered_from_the_file_as_traced(tmp_path: Path):
     path = tmp_path / "target" / "floe-column-lineage.json"
     first, traced = traced_and_saved(path)
     assert first.hits == 0 and path.is_file()
+    readable = tmp_path / "as any file"
+    readable.touch()
+    assert path.stat().st_mode & 0o777 == readable.stat().st_mode & 0o777  # the umask's
     assert traced == dict(trace_models(TASKS))
     written = path.stat().st_mtime_ns
 

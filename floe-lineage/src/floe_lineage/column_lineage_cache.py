@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Collection, Iterator, Sequence
 from functools import cache
 from pathlib import Path
@@ -78,13 +78,14 @@ class ColumnLineageCache:
             return
         content = {"format": FORMAT, "tracer": tracer_version(), "models": kept}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        # a name of its own (created with the umask's permissions, as dbt's files are)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
+            with temporary.open("x", encoding="utf-8") as out:
                 json.dump(content, out, separators=(",", ":"))
             os.replace(temporary, self.path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         self._entries, self._changed = kept, False
 
