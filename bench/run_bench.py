@@ -453,7 +453,6 @@ def summarize(project: Project) -> dict[str, Any]:
         for phase in ("start", "observe", "finish")
     }
     lineage["total"] = sum(lineage.values())
-    kept = [r["column_lineage_kept"] for r in on]
     lineage_cpu = statistics.median(sum(r["lineage_cpu_seconds"].values()) for r in on)
     median_on, median_off = statistics.median(on_s), statistics.median(off_s)
     dbt_s = [r["seconds"] for r in project.dbt_runs]
@@ -484,7 +483,7 @@ def summarize(project: Project) -> dict[str, Any]:
         "held_pair_overheads_pct": [(p - 1) * 100 for p in held_pairs],
         "overhead_pct_paired": (statistics.median(pairs) - 1) * 100,
         "pair_overheads_pct": [(p - 1) * 100 for p in pairs],
-        "pair_column_lineage_kept": kept[: len(pairs)],
+        "pair_column_lineage_kept": [r["column_lineage_kept"] for r in on[: len(pairs)]],
         "finish_first_run_s": [
             r["lineage_seconds"]["finish"] for r in on if not r["column_lineage_kept"]
         ],

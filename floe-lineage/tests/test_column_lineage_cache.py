@@ -35,7 +35,7 @@ NODES = {t[0] for t in TASKS}
 def traced_and_saved(path: Path, tasks=TASKS) -> tuple[ColumnLineageCache, dict]:
     cache = ColumnLineageCache(path)
     found = dict(cache.trace(tasks))
-    cache.save(NODES)
+    cache.save(lambda: NODES)
     return cache, found
 
 
@@ -53,7 +53,7 @@ def test_an_unchanged_task_is_answered_from_the_file_as_traced(tmp_path: Path):
     assert dict(again.trace(TASKS)) == traced
     assert again.hits == len(TASKS)  # the untraceable SQL too: its reason is kept
     assert isinstance(traced["model.p.broken"], str)
-    again.save(NODES)
+    again.save(lambda: NODES)
     assert path.stat().st_mtime_ns == written  # nothing new: not rewritten
 
 
@@ -98,7 +98,7 @@ def test_a_changed_task_is_traced_again_and_remembered(tmp_path: Path, changed):
     found = dict(cache.trace(tasks))
     assert cache.hits == len(TASKS) - 1
     assert found == dict(trace_models(tasks))
-    cache.save(NODES)
+    cache.save(lambda: NODES)
     stored = json.loads(path.read_text())["models"]["model.p.ids"]
     assert stored["digest"] == task_digest(changed)
 
@@ -108,7 +108,7 @@ def test_a_removed_node_leaves_the_file(tmp_path: Path):
     traced_and_saved(path)
     cache = ColumnLineageCache(path)
     list(cache.trace(TASKS[:1]))
-    cache.save(NODES - {"model.p.every"})
+    cache.save(lambda: NODES - {"model.p.every"})
     assert set(json.loads(path.read_text())["models"]) == NODES - {"model.p.every"}
 
 
@@ -168,7 +168,7 @@ def test_many_changed_tasks_are_traced_in_worker_processes_and_kept_in_order(tmp
     path = tmp_path / "cache.json"
     cache = ColumnLineageCache(path)
     assert dict(cache.trace(many)) == dict(trace_models(many))
-    cache.save({t[0] for t in many})
+    cache.save(lambda: {t[0] for t in many})
     again = ColumnLineageCache(path)
     assert [uid for uid, _ in again.trace(many)] == [t[0] for t in many]
     assert again.hits == len(many)
@@ -177,7 +177,7 @@ def test_many_changed_tasks_are_traced_in_worker_processes_and_kept_in_order(tmp
 def test_without_a_file_every_task_is_traced(tmp_path: Path):
     cache = ColumnLineageCache(None)
     assert dict(cache.trace(TASKS)) == dict(trace_models(TASKS))
-    cache.save(NODES)
+    cache.save(lambda: NODES)
     assert cache.hits == 0 and not list(tmp_path.iterdir())
 
 
@@ -187,5 +187,5 @@ def test_a_failed_write_raises_and_leaves_no_partial_file(tmp_path: Path):
     cache = ColumnLineageCache(path)
     list(cache.trace(TASKS))
     with pytest.raises(OSError):
-        cache.save(NODES)
+        cache.save(lambda: NODES)
     assert [p.name for p in tmp_path.iterdir()] == ["cache.json"]

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,14 @@ class ColumnLineageCache:
             self._changed = True
             yield unique_id, result
 
-    def save(self, nodes: Collection[str]) -> None:
-        """Write the file if this run traced anything new, keeping only the entries of
-        ``nodes`` (the project's nodes: a removed model's entry goes). Raises ``OSError``
-        when the folder cannot be written."""
+    def save(self, nodes: Callable[[], Collection[str]]) -> None:
+        """Write the file if this run traced anything new, keeping only the entries of the
+        project's ``nodes()`` (a removed model's entry goes; asked only when this run used the
+        file). Raises ``OSError`` when the folder cannot be written."""
         if self.path is None or self._entries is None:
             return
-        kept = {uid: entry for uid, entry in self._entries.items() if uid in nodes}
+        present = nodes()
+        kept = {uid: entry for uid, entry in self._entries.items() if uid in present}
         if not self._changed and len(kept) == len(self._entries):
             return
         content = {"format": FORMAT, "tracer": tracer_version(), "models": kept}

@@ -175,7 +175,7 @@ class InvocationLineage:
         with self._emitter.guard("adding the warehouse's facts"):
             self._emit_facts(now)
         with self._emitter.guard(f"saving the column lineage traced to {self._traced.path}"):
-            self._traced.save(set(self._graph_for_run().runnable_ids()))
+            self._traced.save(lambda: set(self._graph_for_run().runnable_ids()))
         with self._emitter.guard(f"closing the connection to {self._warehouse.namespace}"):
             self._warehouse.close()
 
