@@ -23,6 +23,7 @@ from conftest import Backend, copy_dbt_project, make_workspace
 from floe_lineage.dbt.source_code import git_checkout
 from floe_lineage.delivery.emitter import LineageEmitter, redact
 from floe_lineage.delivery.file_transport import AppendingFileTransport
+from floe_lineage.delivery.open_runs import OpenRuns
 from floe_lineage.delivery.spool import Spool
 from floe_lineage.tools.check import TERMINAL, open_runs
 from floe_lineage.tools.cli import main as floe_lineage
@@ -135,6 +136,43 @@ def test_a_killed_run_keeps_what_dbt_finished_and_the_next_run_closes_the_rest(
         len([x for x in events if x["run"]["runId"] == run_id and x["eventType"] in TERMINAL]) == 1
         for run_id in closed
     )
+
+
+def node_event(kind: str, run_id: str) -> dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": "2026-01-01T00:00:00+00:00",
+        "run": {"runId": run_id},
+        "job": {"namespace": "ns", "name": f"model.p.{run_id[:4]}"},
+        "producer": "https://example.com/p",
+    }
+
+
+def test_the_open_runs_journal_kept_open_follows_another_process_compacting_it(tmp_path: Path):
+    """An emitter keeps the journal open between events; when another process compacts it
+    (replaces the file) meanwhile, what it records next goes into the new journal."""
+    journal = tmp_path / ".lineage" / "open-runs.jsonl"
+    mine, other = OpenRuns(journal), OpenRuns(journal)
+    other._me = ("another-host", 1, None)  # its runs are not judged from this machine
+    other.record(node_event("START", "a0a0a0a0-0000-4000-8000-000000000001"))
+    mine.record(node_event("START", "b0b0b0b0-0000-4000-8000-000000000002"))
+    first = journal.stat().st_ino
+    assert other.close_orphans(lambda event: None) == []  # compacts: a new file
+    assert journal.stat().st_ino != first
+    mine.record(node_event("COMPLETE", "b0b0b0b0-0000-4000-8000-000000000002"))
+    entries = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert entries[-1] == {"closed": "b0b0b0b0-0000-4000-8000-000000000002"}
+    assert [e.get("open") for e in entries[:-1]] == [
+        "a0a0a0a0-0000-4000-8000-000000000001",
+        "b0b0b0b0-0000-4000-8000-000000000002",
+    ]
+    descriptors = len(os.listdir("/proc/self/fd"))
+    mine.close()
+    other.close()
+    assert len(os.listdir("/proc/self/fd")) == descriptors - 4  # each: journal and lock file
+    mine.record(node_event("START", "c0c0c0c0-0000-4000-8000-000000000003"))  # opens again
+    assert json.loads(journal.read_text().splitlines()[-1])["open"].startswith("c0c0")
+    mine.close()
 
 
 def test_recover_closes_runs_of_a_process_that_is_gone(tmp_path: Path, capsys):

@@ -45,6 +45,7 @@ from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..schemas import repository_url
 from .dbt_resource import build_adapter_only_if_used, know_dbt_version
+from .definitions_cache import built_once
 from .metadata import dataset_asset_keys, with_lineage_metadata
 from .preparation import prepare, prepare_when_changed
 from .step_outputs import answer_output_asset_keys_once
@@ -168,7 +169,10 @@ class DbtProjectWithLineage(DbtProjectComponent):
         folder's ``.local_defs_state`` whenever ``dg`` refreshes state, so relative paths in
         ``profiles.yml`` (a DuckDB file) point into that copy, and the copy takes ``target/``
         and any ``.venv`` along (dagster-io/dagster#33808). A remote (git) project keeps
-        dagster-dbt's behaviour."""
+        dagster-dbt's behaviour.
+
+        The definitions are built once per process for the same configuration and manifest
+        (``definitions_cache``): ``dg launch`` loads them seven times."""
         self._project_root = Path(context.project_root)
         if not self._local_project:
             return super().build_defs(context)
@@ -178,7 +182,12 @@ class DbtProjectWithLineage(DbtProjectComponent):
             prepare(project)
         elif self.prepare_if_dev and using_dagster_dev() and initial_load:
             prepare_when_changed(project)
-        return self.build_defs_from_state(context, state_path=None)
+        return built_once(
+            self,
+            context,
+            project.manifest_path,
+            lambda: self.build_defs_from_state(context, state_path=None),
+        )
 
     def write_state_to_path(self, state_path: Path) -> None:
         """``dg utils refresh-defs-state``: prepare a local project in place (no copy)."""

@@ -197,6 +197,9 @@ class LineageEmitter:
         if self._client is not None and not stuck:  # a stuck request is left behind, daemon
             with self.guard("closing the OpenLineage transport"):
                 self._client.close()
+        if self.open_runs is not None:
+            with self.guard("closing the journal of open runs"):
+                self.open_runs.close()
         if self.spooled or self.lost:
             where = self._spool.path if self._spool else "nowhere"
             self._log.warning(

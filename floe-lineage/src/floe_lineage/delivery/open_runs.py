@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -23,7 +25,7 @@ from typing import Any
 from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 
 from ..openlineage import facets
-from .locking import append, exclusive, open_for_append, replace
+from .locking import FileLock, append, open_for_append, replace
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
@@ -60,11 +62,15 @@ class OpenRun:
 
 
 class OpenRuns:
-    """The journal of open runs at ``path`` (created on first use)."""
+    """The journal of open runs at ``path`` (created on first use). Its lock file and an
+    appending descriptor stay open from the first record to ``close()``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._me = _this_process()
+        self._threads = threading.Lock()  # the file lock excludes other processes only
+        self._lock: FileLock | None = None
+        self._fd: int | None = None
 
     def record(self, event: Any) -> None:
         """Note a START as open, a terminal event as closing its run; others change nothing."""
@@ -76,19 +82,25 @@ class OpenRuns:
             entry = {"closed": run_id}
         else:
             return
-        with exclusive(self.path):
-            fd = open_for_append(self.path)
-            try:
-                append(fd, json.dumps(entry).encode() + b"\n")
-            finally:
-                os.close(fd)
+        with self._locked():
+            append(self._journal(), json.dumps(entry).encode() + b"\n")
+
+    def close(self) -> None:
+        """Close the journal's descriptors (a later record opens them again)."""
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
 
     def close_orphans(self, emit: Callable[[Any], None]) -> list[OpenRun]:
         """ABORT every open run of a process that is gone, through ``emit``, and keep only the
         others in the journal. Returns the runs closed."""
         if not self.path.exists():
             return []
-        with exclusive(self.path):
+        with self._locked():
             still_open: dict[str, dict[str, Any]] = {}
             for line in self.path.read_bytes().splitlines():
                 try:
@@ -107,6 +119,31 @@ class OpenRuns:
         for orphan in orphans:  # outside the lock: emitting records the ABORT in the journal
             emit(orphan.abort_event(now))
         return orphans
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The journal to this thread alone: the other threads' and processes' writes wait."""
+        with self._threads:
+            if self._lock is None:
+                self._lock = FileLock(self.path)
+            with self._lock:
+                yield
+
+    def _journal(self) -> int:
+        """The appending descriptor, opened again when the file it writes to is no longer the
+        journal (another process compacted it: ``close_orphans`` replaces the file). Call it
+        under the lock."""
+        if self._fd is not None:
+            try:
+                current = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                return self._fd
+            os.close(self._fd)
+            self._fd = None
+        self._fd = open_for_append(self.path)
+        return self._fd
 
     def _entry(self, event: Any, run_id: str) -> dict[str, Any]:
         job = _get(event, "job")

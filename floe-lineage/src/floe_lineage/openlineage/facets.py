@@ -2,12 +2,18 @@
 
 Every builder returns ``{key: facet}`` so callers merge them with ``|`` and a missing fact simply
 yields ``{}``. Facet classes come from openlineage-python, which sets each ``_schemaURL``.
+
+The facets of facts every event of a dbt invocation repeats (its parent and root runs, the dbt
+invocation and target, the engine, the warehouse as data source, the job types) are built and
+validated once per distinct arguments (``_shared``) and the same objects go into every event:
+nothing may modify a facet after it is built.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attr
@@ -41,8 +47,23 @@ CLASSIFICATION_KEYS = ("classification", "sensitivity")
 FLOE_META = "floe"
 """dbt ``meta`` key floe reads its own settings under (``meta.floe.classification`` ...)."""
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SHARED_FACETS = 256
+"""Distinct argument sets each ``_shared`` builder keeps its facets for."""
 
 
+def _shared(builder: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``builder`` (hashable arguments), its facets built once per distinct arguments and
+    shared; each call returns a new dict of them, so callers may merge into it."""
+    built = functools.lru_cache(maxsize=SHARED_FACETS)(builder)
+
+    @functools.wraps(builder)
+    def shared(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return dict(built(*args, **kwargs))
+
+    return shared
+
+
+@_shared
 def job_type(producer: str, integration: str, job_type_name: str) -> dict[str, Any]:
     """``jobType`` of a batch job: e.g. ``("DBT", "MODEL")``, or the orchestrator's own kind."""
     return {
@@ -71,6 +92,7 @@ def job_documentation(producer: str, description: str | None) -> dict[str, Any]:
     }
 
 
+@_shared
 def processing_engine(producer: str, dbt_version: str) -> dict[str, Any]:
     """dbt and its version; the OpenLineage adapter is floe-lineage, at its version."""
     return {
@@ -83,6 +105,7 @@ def processing_engine(producer: str, dbt_version: str) -> dict[str, Any]:
     }
 
 
+@_shared
 def parent(
     producer: str,
     parent_job: tuple[str, str, str],
@@ -114,6 +137,7 @@ def error_message(producer: str, message: str | None, language: str = "SQL") -> 
     }
 
 
+@_shared
 def data_source(producer: str, namespace: str) -> dict[str, Any]:
     return {
         "dataSource": datasource_dataset.DatasourceDatasetFacet(
@@ -337,6 +361,7 @@ class DbtTargetRunFacet(RunFacet):
         return DBT_TARGET_SCHEMA_URL
 
 
+@_shared
 def dbt_run(
     producer: str, invocation_id: str | None, project_name: str | None, profile: str | None
 ) -> dict[str, Any]:
@@ -354,6 +379,7 @@ def dbt_run(
     }
 
 
+@_shared
 def dbt_target(
     producer: str, profile: str | None, target: str | None, adapter_type: str
 ) -> dict[str, Any]:
