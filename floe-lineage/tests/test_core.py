@@ -250,6 +250,26 @@ def test_every_event_is_sent_as_dbt_reports_it(tmp_path: Path):
         assert by_job[(job, "START")].run.runId == stable_run_id(CONTEXT.root.run_id, job)
 
 
+def test_the_facets_every_event_repeats_are_one_object_none_can_change(tmp_path: Path):
+    """The parent, engine and data-source facets are built once and shared by the events of an
+    invocation; each event still has dicts of its own, so adding to one changes no other."""
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    lineage.observe(raw("LogStartLine", "model.p.b", T0))
+    a, b = recorder.events
+    assert a.run.facets["parent"] is b.run.facets["parent"]
+    assert a.run.facets["processing_engine"] is b.run.facets["processing_engine"]
+    assert a.outputs[0].facets["dataSource"] is b.outputs[0].facets["dataSource"]
+    a.run.facets["environmentVariables"] = "added to one event"  # as the client's emit does
+    a.outputs[0].facets["extra"] = "added to one dataset"
+    lineage.observe(raw("LogStartLine", "model.p.c", T0))
+    for event in (b, recorder.events[-1]):
+        assert "environmentVariables" not in event.run.facets
+        assert "extra" not in event.outputs[0].facets
+    assert json.loads(event_line(b))["run"]["facets"]["parent"]["job"]["name"] == "job.step"
+
+
 def test_error_text_dbt_prints_only_at_the_end_follows_in_an_other_event(tmp_path: Path):
     """Without dbt's JSON log file, a FAIL says dbt's status; the error text dbt prints at the
     end of the run comes in an OTHER event of the same run."""
