@@ -176,7 +176,7 @@ def test_the_emitter_is_a_context_manager_that_closes_its_transport(tmp_path: Pa
     with LineageEmitter.configure(None, config_path=config, strict=True) as emitter:
         emitter.emit({"n": 1})
         transport = emitter._client
-    assert transport._fd is None  # closed on leaving the block
+    assert transport._file._fd is None  # closed on leaving the block
     assert json.loads(events.read_text()) == {"n": 1}
 
 

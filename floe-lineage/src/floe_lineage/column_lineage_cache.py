@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import cache
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import sqlglot
 
 from .dbt.relation import Relation
+from .delivery.locking import replace
 from .openlineage import column_lineage, indirect_lineage
 from .openlineage.column_lineage import ColumnLineage, ColumnSource, Task, Traced, trace_models
 
@@ -79,15 +78,7 @@ class ColumnLineageCache:
             return
         content = {"format": FORMAT, "tracer": tracer_version(), "models": kept}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # a name of its own (created with the umask's permissions, as dbt's files are)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        try:
-            with temporary.open("x", encoding="utf-8") as out:
-                json.dump(content, out, separators=(",", ":"))
-            os.replace(temporary, self.path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        replace(self.path, json.dumps(content, separators=(",", ":")).encode())
         self._entries, self._changed = kept, False
 
     def _load(self) -> dict[str, dict[str, Any]]:

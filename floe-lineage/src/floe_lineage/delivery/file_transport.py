@@ -13,7 +13,6 @@ else (``append: false``, ``s3://``, ``memory://`` and other fsspec URLs) is the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -22,7 +21,7 @@ from urllib.request import url2pathname
 from openlineage.client.transport import register_transport
 from openlineage.client.transport.file import FileConfig, FileTransport
 
-from .locking import FileLock, append, open_for_append
+from .locking import AppendingFile
 from .serialization import event_line
 
 
@@ -33,31 +32,20 @@ class AppendingFileTransport(FileTransport):
 
     def __init__(self, config: FileConfig) -> None:
         super().__init__(config)
-        self._fd: int | None = None
-        self._lock: FileLock | None = None
-        self._local_path = local_path(config.log_file_path) if config.append else None
+        path = local_path(config.log_file_path) if config.append else None
+        self._file = AppendingFile(path) if path is not None else None
 
     def emit(self, event: Any) -> None:
-        if self._local_path is None:
+        if self._file is None:
             return super().emit(event)
-        data = event_line(event)
         try:
-            if self._lock is None:
-                self._lock = FileLock(self._local_path)
-            with self._lock:
-                if self._fd is None:
-                    self._fd = open_for_append(self._local_path)
-                append(self._fd, data)
+            self._file.append(event_line(event))
         except OSError as error:
-            raise RuntimeError(f"cannot write to {self._local_path}: {error}") from error
+            raise RuntimeError(f"cannot write to {self._file.path}: {error}") from error
 
     def close(self, timeout: float = -1) -> bool:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        if self._file is not None:
+            self._file.close()
         return True
 
 

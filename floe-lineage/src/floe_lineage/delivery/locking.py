@@ -6,10 +6,14 @@
 - ``append(fd, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is truncated
   back, so the file holds whole lines only, and the error is raised.
 - ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write.
+- ``AppendingFile(path)``: all of the above for a writer that appends many times: the lock file
+  and an appending descriptor stay open until ``close()``; the descriptor is opened again when
+  another process replaced the file since.
 
 Every writer appends under the lock: a reader may see a large write half done, so a torn tail is
 only judged (and cut) under the lock, when no floe-lineage writer is mid-write.
-- ``replace(path, data)``: the file's new content, atomically (a temporary file renamed over it).
+- ``replace(path, data)``: the file's new content, atomically (a temporary file of a name of its
+  own renamed over it; removed again when that fails).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +61,56 @@ class FileLock:
 
     def close(self) -> None:
         self._handle.close()
+
+
+class AppendingFile:
+    """Appends to ``path`` under its lock (other threads and processes wait), the lock file and
+    the appending descriptor opened on first use and kept until ``close()`` (a later use opens
+    them again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._threads = threading.Lock()  # the file lock excludes other processes only
+        self._lock: FileLock | None = None
+        self._fd: int | None = None
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The file to this thread alone for the block (e.g. to ``replace`` it)."""
+        with self._threads:
+            if self._lock is None:
+                self._lock = FileLock(self.path)
+            with self._lock:
+                yield
+
+    def append(self, data: bytes) -> None:
+        """``append`` ``data`` under the lock; raises ``OSError`` as ``append`` does."""
+        with self.locked():
+            append(self._descriptor(), data)
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    def _descriptor(self) -> int:
+        """The appending descriptor, opened again when the file it writes to is no longer at
+        ``path`` (``replace``d, e.g. compacted by another process). Call it under the lock."""
+        if self._fd is not None:
+            try:
+                current = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                return self._fd
+            os.close(self._fd)
+            self._fd = None
+        self._fd = open_for_append(self.path)
+        return self._fd
 
 
 def open_for_append(path: Path) -> int:
@@ -101,10 +157,17 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
 
 
 def replace(path: Path, data: bytes) -> None:
-    """Give ``path`` the content ``data`` at once: readers see the old or the new file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    """Give ``path`` the content ``data`` at once: readers see the old or the new file. The
+    temporary file has a name no other writer uses and the umask's permissions; when writing or
+    renaming fails it is removed and the error raised."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("xb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _lock(handle: object) -> object:

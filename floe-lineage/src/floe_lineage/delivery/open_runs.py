@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -25,7 +23,7 @@ from typing import Any
 from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 
 from ..openlineage import facets
-from .locking import FileLock, append, open_for_append, replace
+from .locking import AppendingFile, replace
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
@@ -62,15 +60,13 @@ class OpenRun:
 
 
 class OpenRuns:
-    """The journal of open runs at ``path`` (created on first use). Its lock file and an
-    appending descriptor stay open from the first record to ``close()``."""
+    """The journal of open runs at ``path`` (created on first use), kept open from the first
+    record to ``close()``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._me = _this_process()
-        self._threads = threading.Lock()  # the file lock excludes other processes only
-        self._lock: FileLock | None = None
-        self._fd: int | None = None
+        self._journal = AppendingFile(path)
 
     def record(self, event: Any) -> None:
         """Note a START as open, a terminal event as closing its run; others change nothing."""
@@ -82,25 +78,18 @@ class OpenRuns:
             entry = {"closed": run_id}
         else:
             return
-        with self._locked():
-            append(self._journal(), json.dumps(entry).encode() + b"\n")
+        self._journal.append(json.dumps(entry).encode() + b"\n")
 
     def close(self) -> None:
         """Close the journal's descriptors (a later record opens them again)."""
-        with self._threads:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            if self._lock is not None:
-                self._lock.close()
-                self._lock = None
+        self._journal.close()
 
     def close_orphans(self, emit: Callable[[Any], None]) -> list[OpenRun]:
         """ABORT every open run of a process that is gone, through ``emit``, and keep only the
         others in the journal. Returns the runs closed."""
         if not self.path.exists():
             return []
-        with self._locked():
+        with self._journal.locked():
             still_open: dict[str, dict[str, Any]] = {}
             for line in self.path.read_bytes().splitlines():
                 try:
@@ -119,31 +108,6 @@ class OpenRuns:
         for orphan in orphans:  # outside the lock: emitting records the ABORT in the journal
             emit(orphan.abort_event(now))
         return orphans
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """The journal to this thread alone: the other threads' and processes' writes wait."""
-        with self._threads:
-            if self._lock is None:
-                self._lock = FileLock(self.path)
-            with self._lock:
-                yield
-
-    def _journal(self) -> int:
-        """The appending descriptor, opened again when the file it writes to is no longer the
-        journal (another process compacted it: ``close_orphans`` replaces the file). Call it
-        under the lock."""
-        if self._fd is not None:
-            try:
-                current = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
-            except FileNotFoundError:
-                current = False
-            if current:
-                return self._fd
-            os.close(self._fd)
-            self._fd = None
-        self._fd = open_for_append(self.path)
-        return self._fd
 
     def _entry(self, event: Any, run_id: str) -> dict[str, Any]:
         job = _get(event, "job")
