@@ -77,10 +77,11 @@ def reported_finished(project: Path) -> set[str]:
 
 def wait_until_quiet(events_file: Path, project: Path, slow_job: str, timeout: float = 180) -> None:
     """Until ``slow_job`` has started, dbt's own log says it finished every other node of the
-    run, and no event came for 3 seconds. Quiet alone does not mean dbt got that far: the slow
-    node starts with the seeds, and on a loaded machine dbt can be silent for seconds."""
+    run, and no event came for 3 seconds after both. Quiet alone does not mean dbt got that far:
+    the slow node starts with the seeds, and on a loaded machine dbt can be silent for seconds;
+    and the run reads dbt's last lines a moment after dbt logged them."""
     deadline = time.monotonic() + timeout
-    size, since, finished = -1, time.monotonic(), 0
+    size, since, finished, others_done = -1, time.monotonic(), 0, False
     while time.monotonic() < deadline:
         current = events_file.stat().st_size if events_file.exists() else 0
         if current != size:
@@ -89,9 +90,12 @@ def wait_until_quiet(events_file: Path, project: Path, slow_job: str, timeout: f
             e["job"]["name"] == slow_job and e["eventType"] == "START"
             for e in events_of(events_file)
         )
-        nodes = [e["data"]["node_count"] for e in dbt_log(project, "ConcurrencyLine")]
-        finished = len(reported_finished(project) - {slow_job})
-        others_done = bool(nodes) and finished >= sum(nodes) - 1
+        if not others_done:
+            nodes = [e["data"]["node_count"] for e in dbt_log(project, "ConcurrencyLine")]
+            finished = len(reported_finished(project) - {slow_job})
+            others_done = bool(nodes) and finished >= sum(nodes) - 1
+            if others_done:
+                since = time.monotonic()  # the quiet counts from here
         if started and others_done and time.monotonic() - since > 3:
             return
         time.sleep(0.2)
