@@ -9,11 +9,11 @@
 - ``AppendingFile(path)``: all of the above for a writer that appends many times: the lock file
   and an appending descriptor stay open until ``close()``; the descriptor is opened again when
   another process replaced the file since.
+- ``replace(path, data)``: the file's new content, atomically (a temporary file of a name of its
+  own renamed over it; removed again when that fails).
 
 Every writer appends under the lock: a reader may see a large write half done, so a torn tail is
 only judged (and cut) under the lock, when no floe-lineage writer is mid-write.
-- ``replace(path, data)``: the file's new content, atomically (a temporary file of a name of its
-  own renamed over it; removed again when that fails).
 """
 
 from __future__ import annotations
