@@ -2,7 +2,8 @@
 
 - ``nox -s demo``: scaffold a project with the defaults and run its pipeline with lineage.
 - ``nox -s tests``: floe-lineage's own suite, then the template's (rendering, validation,
-  update, generated projects installed and run).
+  update, generated projects installed and run), but the ``slow`` tier.
+- ``nox -s slow``: the ``slow`` tier (fault injection, PostgreSQL, other Pythons); CI runs it.
 - ``nox -s lint``: ruff over this repository, floe-lineage and a freshly generated project.
 - ``nox -s floe_core``: generated floe.yaml files validated by the published floe-core.
 
@@ -77,26 +78,47 @@ def committed() -> bool:
     return not status.stdout.strip()
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """floe-lineage's suite (on every core), then the template's. The generated project's
-    other dependencies are read from a fresh render. Arguments after ``--`` go to both."""
+def install_test_dependencies(session: nox.Session) -> None:
+    """copier, pytest, this checkout's floe-lineage with its ``test`` extra, and every other
+    runtime and ``dev`` dependency of a generated project (read from a fresh render)."""
     session.install(COPIER, "pytest>=8", "pytest-xdist", "uv", "-e", f"{LIBRARY}[test]")
     with tempfile.TemporaryDirectory(prefix="floe-deps-") as scratch:
         project = render(session, Path(scratch) / "project", project_name="Floe Deps")
         requirements = project_requirements(project)
     session.install(*requirements)
+
+
+def run_suites(session: nox.Session, marker: str) -> None:
+    """floe-lineage's suite (on every core), then the template's, each with the tests
+    ``marker`` selects; both run even if the first fails. Arguments after ``--`` go to both."""
     failed = []
     for suite, options in (
         (LIBRARY / "tests", ["--numprocesses=auto", "--dist=worksteal"]),
         (ROOT / "tests", []),
     ):
         try:
-            session.run("pytest", str(suite), *options, *session.posargs, env=ENV)
+            session.run("pytest", str(suite), "-m", marker, *options, *session.posargs, env=ENV)
         except nox.command.CommandFailed:
             failed.append(str(suite.relative_to(ROOT)))
     if failed:
         session.error("failed: " + ", ".join(failed))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test but the ``slow`` tier: floe-lineage's suite, then the template's."""
+    install_test_dependencies(session)
+    run_suites(session, "not slow")
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The ``slow`` tier ``tests`` leaves out: fault injection (killed runs and processes,
+    locked DuckDB files, dead backends), dbt on a real PostgreSQL server (its server binaries
+    must be installed: Debian's ``postgresql``), and the generated project installed with the
+    pip ``python3 -m venv`` gives on every Python from 3.10 to 3.13 found here. CI runs it."""
+    install_test_dependencies(session)
+    run_suites(session, "slow")
 
 
 @nox.session

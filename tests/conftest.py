@@ -6,7 +6,7 @@ Projects are rendered from this repository (the git HEAD plus any uncommitted ch
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import re
 import subprocess
 import sys
@@ -100,6 +100,7 @@ SLUGS = {
 def pytest_configure(config: pytest.Config) -> None:
     # Rendering a repository with uncommitted changes is expected while developing.
     config.addinivalue_line("filterwarnings", "ignore::copier.errors.DirtyLocalWarning")
+    config.addinivalue_line("markers", "slow: left out by `nox -s tests`, run by `nox -s slow`")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -218,13 +219,19 @@ def rendered_path(template_file: str, values: dict[str, Any]) -> str | None:
     return path.removesuffix(".jinja")
 
 
-def validator() -> Path | None:
-    """The offline OpenLineage validator: ``$FLOE_OL_VALIDATOR``, else ``../shared/tools``."""
-    named = os.environ.get("FLOE_OL_VALIDATOR")
-    if named:
-        return Path(named)
-    beside = ROOT.parent / "shared" / "tools" / "validate_ol_events.py"
-    return beside if beside.is_file() else None
+def _schema_oracle() -> Any:
+    """floe-lineage's tests' own check of captured events (``schema_oracle.py``: plain
+    jsonschema against the schema files, plus the outside validator when
+    ``$FLOE_OL_VALIDATOR`` names it), loaded by path: that folder is another pytest root."""
+    path = ROOT / "floe-lineage" / "tests" / "schema_oracle.py"
+    spec = importlib.util.spec_from_file_location("floe_schema_oracle", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+assert_schema_valid = _schema_oracle().assert_schema_valid
 
 
 def tool(name: str) -> str:

@@ -1,5 +1,7 @@
-"""The template and floe-lineage are released together: a release tag ``vX.Y.Z`` is the commit
-whose floe-lineage is version ``X.Y.Z``, and the changelog has an entry for the version."""
+"""A release is what the repository holds, not a tag (only branch main travels): the version in
+``floe-lineage/pyproject.toml`` and its entry in ``floe-lineage/CHANGELOG.md``. Every version
+the changelog lists was the package's version at some commit of the history, newest first, and
+the newest is the current one."""
 
 from __future__ import annotations
 
@@ -8,28 +10,34 @@ import subprocess
 import tomllib
 
 from conftest import ROOT
+from packaging.version import Version
+
+CHANGELOG = ROOT / "floe-lineage" / "CHANGELOG.md"
 
 
-def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-
-
-def version_at(ref: str) -> str:
-    pyproject = git("show", f"{ref}:floe-lineage/pyproject.toml")
-    return tomllib.loads(pyproject)["project"]["version"]
-
-
-def test_every_release_tag_names_the_floe_lineage_version_it_tags() -> None:
-    for tag in git("tag", "--list", "v*").split():
-        if re.fullmatch(r"v\d+\.\d+\.\d+", tag):
-            assert version_at(tag) == tag[1:], tag
-
-
-def test_the_changelog_has_an_entry_for_the_current_version() -> None:
-    version = tomllib.loads((ROOT / "floe-lineage" / "pyproject.toml").read_text())["project"][
+def current_version() -> str:
+    return tomllib.loads((ROOT / "floe-lineage" / "pyproject.toml").read_text())["project"][
         "version"
     ]
-    changelog = (ROOT / "floe-lineage" / "CHANGELOG.md").read_text()
-    assert re.search(rf"^## {re.escape(version)}\b", changelog, re.M), version
+
+
+def changelog_versions() -> list[str]:
+    return re.findall(r"^## (\d+\.\d+\.\d+)\s*$", CHANGELOG.read_text(), re.M)
+
+
+def test_the_changelog_lists_the_current_version_first() -> None:
+    versions = changelog_versions()
+    assert versions[:1] == [current_version()], versions[:3]
+    assert versions == sorted(versions, key=Version, reverse=True), versions
+
+
+def test_every_changelog_version_was_the_packages_version_in_the_history() -> None:
+    history = subprocess.run(
+        ["git", "log", "--format=", "-p", "--", "floe-lineage/pyproject.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    released = set(re.findall(r'^\+version = "([^"]+)"$', history, re.M)) | {current_version()}
+    assert set(changelog_versions()) <= released, set(changelog_versions()) - released

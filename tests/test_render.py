@@ -212,7 +212,7 @@ def test_the_project_depends_on_floe_lineage_at_the_rendered_commit(
     }
     assert runtime["dagster"].specifier.contains("1.13.0")
     pin = re.fullmatch(
-        r"git\+file://(?P<repo>.+)@(?P<commit>[0-9a-f]{40})#subdirectory=floe-lineage",
+        r"git\+file://localhost(?P<repo>/.+)@(?P<commit>[0-9a-f]{40})#subdirectory=floe-lineage",
         runtime["floe-lineage"].url or "",
     )
     assert pin is not None, runtime["floe-lineage"]
@@ -238,7 +238,9 @@ SOURCES = {
     "git+https://git.example.com/floe": "git+https://git.example.com/floe",
     "git@github.com:acme/floe.git": "git+ssh://git@github.com/acme/floe.git",
     "ssh://git@git.example.com/acme/floe.git": "git+ssh://git@git.example.com/acme/floe.git",
-    "/srv/templates/floe": "git+file:///srv/templates/floe",
+    # pip 23.2 (what `python3 -m venv` gives Python 3.11) refuses a git+file URL without a host
+    "/srv/templates/floe": "git+file://localhost/srv/templates/floe",
+    "file:///srv/templates/floe": "git+file://localhost/srv/templates/floe",
 }
 
 

@@ -237,32 +237,6 @@ def backend() -> Iterator[Backend]:
     server.close()
 
 
-def validate_with_the_outside_oracle(events_file: Path) -> None:
-    """Validate with the independent offline validator of ``../shared`` (``--strict``): an
-    oracle outside floe-lineage, beside its own schema validation."""
-    import subprocess
-    import sys
-
-    validator = oracle()
-    done = subprocess.run(
-        [sys.executable, str(validator), "--strict", "-q", str(events_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, f"invalid OpenLineage events:\n{done.stdout}\n{done.stderr}"
-
-
-def oracle() -> Path:
-    """``$FLOE_OL_VALIDATOR``, else ``shared/tools/validate_ol_events.py`` beside the repository.
-    Missing, it fails the test: this repository's suite always has it (see .ci/run)."""
-    named = os.environ.get("FLOE_OL_VALIDATOR")
-    path = Path(named) if named else REPO.parent / "shared" / "tools" / "validate_ol_events.py"
-    if not path.is_file():
-        pytest.fail(f"the offline OpenLineage validator is missing: {path} (set FLOE_OL_VALIDATOR)")
-    return path
-
-
 PG_PASSWORD = f"floe-pg-{os.getpid()}-secret"
 """The non-root test server's password (as root, postgres_server makes a random one)."""
 postgresql_server_proc = pytest_postgresql.factories.postgresql_proc(

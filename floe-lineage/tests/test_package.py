@@ -80,13 +80,14 @@ def test_the_version_is_the_distributions():
     assert f"\n## {floe_lineage.__version__}\n" in changelog
 
 
-def test_the_classification_schema_is_named_by_the_repository_at_this_version():
-    (schema,) = [s for s in shipped_schemas() if "ColumnClassification" in s["$id"]]
-    assert schema["$id"] == CLASSIFICATION_SCHEMA_ID
-    assert f"/blob/v{floe_lineage.__version__}/floe-lineage/" in CLASSIFICATION_SCHEMA_ID
-    assert CLASSIFICATION_SCHEMA_ID.endswith(
-        "src/floe_lineage/schemas/ColumnClassificationDatasetFacet.json"
-    )
+def test_own_schemas_are_named_by_a_file_on_the_branch_that_travels():
+    """Only branch main travels (no tags): each own schema's ``$id`` is its file there."""
+    own = [s["$id"] for s in shipped_schemas() if "floe-pipeline-template" in s["$id"]]
+    assert CLASSIFICATION_SCHEMA_ID in own and len(own) == 2
+    for schema_id in own:
+        prefix = "https://github.com/floe-dev/floe-pipeline-template/blob/main/"
+        assert schema_id.startswith(prefix), schema_id
+        assert (PACKAGE.parents[2] / schema_id.removeprefix(prefix)).is_file(), schema_id
 
 
 def test_the_shipped_openlineage_schemas_keep_their_licence_and_source():

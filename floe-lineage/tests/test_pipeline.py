@@ -21,8 +21,8 @@ from conftest import (
     Workspace,
     materialize,
     step_name,
-    validate_with_the_outside_oracle,
 )
+from schema_oracle import assert_schema_valid
 
 import floe_lineage
 from floe_lineage.dagster.metadata import with_lineage_metadata
@@ -230,7 +230,7 @@ def test_compiled_sql_and_real_column_types(build):
 
 def test_events_pass_the_official_schemas(build):
     _, ws = build
-    validate_with_the_outside_oracle(ws.events_file)
+    assert_schema_valid(ws.events_file)
 
 
 def test_failing_model_gives_fail_with_dbt_error_and_aborts_downstream(failed_build):
@@ -256,7 +256,7 @@ def test_failing_model_gives_fail_with_dbt_error_and_aborts_downstream(failed_bu
     step = [e for e in events if e["job"]["name"] == name]
     assert [e["eventType"] for e in step] == ["START", "FAIL"]
     assert "dbt" in step[1]["run"]["facets"]["errorMessage"]["message"]
-    validate_with_the_outside_oracle(ws.events_file)
+    assert_schema_valid(ws.events_file)
 
 
 def test_failing_dbt_test_gives_fail(failed_build):

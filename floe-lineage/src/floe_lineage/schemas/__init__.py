@@ -1,8 +1,8 @@
 """JSON Schemas shipped with floe-lineage, used offline.
 
 - ``ColumnClassificationDatasetFacet.json``, ``DbtTargetRunFacet.json``: the schemas of
-  floe-lineage's own facets. Each ``$id`` (the facet's ``_schemaURL``) names this package's
-  repository at this release.
+  floe-lineage's own facets. Each ``$id`` (the facet's ``_schemaURL``) names the file on this
+  package's repository's branch main.
 - ``openlineage/``: the official OpenLineage schemas of the spec version and the facet versions
   floe-lineage emits, and of dbt-ol's ``dbt_run`` facet (Apache-2.0, see ``openlineage/LICENSE``;
   ``openlineage/SOURCE`` names where they come from).
@@ -14,8 +14,6 @@ import json
 from functools import cache
 from importlib import metadata, resources
 from typing import Any
-
-from .. import __version__
 
 CLASSIFICATION_FILE = "ColumnClassificationDatasetFacet.json"
 DBT_TARGET_FILE = "DbtTargetRunFacet.json"
@@ -36,8 +34,10 @@ def repository_url() -> str:
 
 
 def own_schema_id(file: str) -> str:
-    """The ``$id`` of one of floe-lineage's own schemas: this repository at this version."""
-    return f"{repository_url()}/blob/v{__version__}/floe-lineage/src/floe_lineage/schemas/{file}"
+    """The ``$id`` of one of floe-lineage's own schemas: the file on this repository's branch
+    main, the branch every release is on (the repository carries no tags). A facet whose fields
+    change gets a schema file of another name, so the file an event names stays its schema."""
+    return f"{repository_url()}/blob/main/floe-lineage/src/floe_lineage/schemas/{file}"
 
 
 CLASSIFICATION_SCHEMA_ID = own_schema_id(CLASSIFICATION_FILE)
