@@ -156,19 +156,29 @@ def build(
     return result, ws
 
 
+WARNED_TEST = "test.floe.gift_card_payments_are_rare"
+"""The test of ``failed_build`` that fails with severity warn (2 gift-card payments): dbt reports
+it ``warn``, its run is COMPLETE and its assertion on ``stg_payments`` is ``success: false``."""
+
+
 @pytest.fixture(scope="session")
 def failed_build(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dg.ExecuteInProcessResult, Workspace]:
-    """A run of a copy of the sample where the model ``stg_orders`` fails (unknown column) and
-    the test ``unique_stg_payments_payment_id`` fails (a duplicate payment), counting the rows
-    of views too."""
+    """A run of a copy of the sample where the model ``stg_orders`` fails (unknown column), the
+    test ``unique_stg_payments_payment_id`` fails (a duplicate payment) and the test
+    ``gift_card_payments_are_rare`` (severity warn, see ``WARNED_TEST``) warns, counting the
+    rows of views too."""
     root = tmp_path_factory.mktemp("failed")
     project = copy_dbt_project(root / "dbt")
     model = project / "models" / "staging" / "stg_orders.sql"
     model.write_text(model.read_text().replace("status\n", "status, no_such_column\n"))
     with (project / "seeds" / "raw_payments.csv").open("a") as payments:
         payments.write("11,10,card,100\n")
+    (project / "tests" / "gift_card_payments_are_rare.sql").write_text(
+        "{{ config(severity='warn') }}\n"
+        "select payment_id from {{ ref('stg_payments') }} where payment_method = 'gift_card'\n"
+    )
     ws = make_workspace(root / "ws", project)
     return materialize(ws, count_view_rows=True), ws
 

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from conftest import (
     CLICKSTREAM,
+    WARNED_TEST,
     Workspace,
     copy_dbt_project,
     make_workspace,
@@ -162,6 +163,15 @@ def test_dbt_tests_are_data_quality_assertions_on_the_tested_dataset(build, fail
     )
     skipped = final(failed_ws.events(), "test.floe.unique_orders_order_id.fed79b3a6e")
     assert skipped["eventType"] == "ABORT" and assertions_on(skipped) == []
+    # a failing test of severity warn: its run COMPLETE, its assertion failed, severity warn
+    warned = final(failed_ws.events(), WARNED_TEST)
+    (assertion,) = assertions_on(warned)
+    ended = {e["eventType"] for e in failed_ws.events() if e["job"]["name"] == WARNED_TEST}
+    assert ended == {"START", "COMPLETE", "OTHER"}
+    assert "errorMessage" not in warned["run"]["facets"]
+    assert (assertion["success"], assertion["severity"]) == (False, "warn")
+    assert assertion["actual"] == "2"  # failing rows
+    assert [d["name"] for d in warned["inputs"]] == ["warehouse.main.stg_payments"]
 
 
 def test_dbt_metadata_facets(build):

@@ -20,18 +20,22 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import WARNED_TEST, step_name
 
 from floe_lineage.dbt.manifest import run_manifest
-from floe_lineage.tools.report import short_name
+from floe_lineage.tools.manifest_lookup import component_project_dirs
+from floe_lineage.tools.report import render_report, short_name
 from floe_lineage.tools.report_layout import layered_order
 
 FLOE_LINEAGE = Path(sys.executable).parent / "floe-lineage"
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(FLOE_LINEAGE), *args], capture_output=True, text=True, check=False, cwd=cwd
+        [str(FLOE_LINEAGE), *args], capture_output=True, text=True, check=False, cwd=cwd, env=env
     )
 
 
@@ -136,6 +140,145 @@ def test_check_passes_a_failed_run_and_catches_broken_lineage(failed_build, tmp_
     assert "model.floe.stg_payments: inputs [] differ from the DAG's" in done.stdout
 
 
+def test_a_warned_dbt_test_shows_in_summary_and_check(failed_build):
+    """A dbt test of severity warn that fails: its run is COMPLETE, its assertion on the tested
+    dataset ``success: false``; summary says WARN, check counts it and still passes."""
+    _, ws = failed_build
+    summary = cli("summary", str(ws.events_file))
+    assert summary.returncode == 0, summary.stderr
+    assert re.search(
+        rf"{re.escape(WARNED_TEST)} +WARN +warehouse\.main\.stg_payments -> -", summary.stdout
+    )
+    header = next(line for line in summary.stdout.splitlines() if line.startswith("run "))
+    assert re.search(r"dbt nodes: .*\b1 WARN\b", header), header
+    assert "unique_stg_payments_payment_id" in summary.stdout  # the failed test stays FAIL
+    assert not re.search(r"unique_stg_payments_payment_id\S* +WARN", summary.stdout)
+
+    done = cli("check", str(ws.events_file), cwd=ws.project)
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning is not a problem
+    assert (
+        "1 warned: COMPLETE with a failed assertion (a dbt test of severity warn), not a problem:"
+    ) in done.stdout
+    assert (
+        f"  - {WARNED_TEST}: gift_card_payments_are_rare on warehouse.main.stg_payments:"
+        " 2 failing rows, severity warn"
+    ) in done.stdout
+
+
+def report_parts(html: str) -> tuple[str, dict, list[dict]]:
+    """The header line of a report page, its embedded graph data and the graph's job nodes."""
+    header = re.search(r'<p id="summary">(.*?)</p>', html, re.S)
+    data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html)
+    assert header and data
+    graph = json.loads(data.group(1))
+    return unescape(header.group(1)), graph, [n for n in graph["nodes"] if n["kind"] == "job"]
+
+
+def test_report_header_counts_what_its_filters_count_and_marks_a_warned_test(failed_build):
+    result, ws = failed_build
+    html = render_report(ws.events(), "Lineage")
+    header, _, jobs = report_parts(html)
+    counted, _, ran = header.partition("; ")
+    # the filters count the graph's jobs, the dbt nodes, by state: the header counts the same
+    states = Counter(n["state"] for n in jobs)
+    assert counted == f"{len(jobs)} dbt nodes: " + ", ".join(
+        f"{states[s]} {s}" for s in ("COMPLETE", "WARN", "FAIL", "ABORT") if states[s]
+    )
+    assert ran == f"run by {step_name(result)} (FAIL)"
+    warned = next(n for n in jobs if n["name"] == WARNED_TEST)
+    assert warned["state"] == "WARN"
+    assert warned["warning"] == (
+        "gift_card_payments_are_rare on warehouse.main.stg_payments: 2 failing rows, severity warn"
+    )
+    assert f'<tr class="warn"><td>{WARNED_TEST}</td><td>TEST</td><td>WARN</td>' in html
+    assert f"All {len(jobs) + 1} jobs: the {len(jobs)} dbt nodes and the job that ran dbt" in html
+
+
+def dbt_project(folder: Path, name: str) -> Path:
+    """A dbt project folder named ``name`` with a parsed (empty) manifest."""
+    (folder / "target").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text(f"name: {name}\nprofile: {name}\n")
+    manifest = {"metadata": {"project_name": name, "dbt_version": "1.10.0"}, "nodes": {}}
+    (folder / "target" / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def team_project(root: Path, project_dir: str) -> Path:
+    """A generated project's layout under ``root``: its ``dbt/`` is a dbt project of another
+    name than the sample's, its component's ``project_dir`` is ``project_dir``."""
+    dbt_project(root / "dbt", "other")
+    (root / "pyproject.toml").write_text('[project]\nname = "team"\n')
+    defs = root / "src" / "team" / "defs" / "transform" / "defs.yaml"
+    defs.parent.mkdir(parents=True)
+    defs.write_text(
+        "type: floe_lineage.dagster.DbtProjectWithLineage\n"
+        f"attributes:\n  project:\n    project_dir: {json.dumps(project_dir)}\n"
+    )
+    return root
+
+
+def test_check_compares_with_the_dbt_project_the_events_came_from(build, tmp_path: Path):
+    result, ws = build
+    env = {k: v for k, v in os.environ.items() if k != "DBT_PROJECT_DIR"}
+    (tmp_path / "analytics").symlink_to(ws.project)  # the dbt project the events came from
+    team = team_project(tmp_path / "team", "../../../../../analytics")  # from defs.yaml's folder
+    manifest = run_manifest(ws.project.resolve(), result.run_id)
+    done = cli("check", str(ws.events_file), cwd=team, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(
+        f"Manifest: {manifest} (dbt project 'floe', from src/team/defs/transform/defs.yaml)\n"
+    )
+    assert f"Run {result.run_id}: 23 dbt nodes" in done.stdout
+
+    # pointed at another dbt project, or at none of the events' one: one clear error
+    other = team / "dbt" / "target" / "manifest.json"
+    pointed = cli("check", str(ws.events_file), cwd=team, env=env | {"DBT_PROJECT_DIR": "dbt"})
+    given = cli("check", str(ws.events_file), "--manifest", str(other), cwd=team, env=env)
+    elsewhere = tmp_path / "elsewhere"
+    dbt_project(elsewhere / "dbt", "other")
+    lost = cli("check", str(ws.events_file), cwd=elsewhere, env=env)
+    for done, what in (
+        (pointed, f"the manifest {team / 'dbt/target/manifest.json'} ($DBT_PROJECT_DIR)"),
+        (given, f"the manifest {other} (--manifest)"),
+        (lost, f"./dbt ({elsewhere / 'dbt'}) is dbt project 'other', . has no dbt_project.yml"),
+    ):
+        assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert done.stderr.startswith("error: the events are of dbt project 'floe'")
+        assert what in done.stderr, done.stderr
+        assert "--manifest PATH" in done.stderr and "DBT_PROJECT_DIR" in done.stderr
+    assert "is of dbt project 'other'" in pointed.stderr + given.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "found"),
+    [
+        ("/srv/analytics", "/srv/analytics"),
+        ("../../../../analytics", "{root}/analytics"),  # from the defs.yaml folder, as Dagster
+        ("{{ env('DBT_PROJECT_DIR', context.project_root ~ '/dbt') }}", "{root}/dbt"),
+        ("{{ env('TEAM_DBT', context.project_root ~ '/dbt') }}", "/srv/team"),
+        ("{{ project_root }}/warehouse", "{root}/warehouse"),
+        ("{{ no_such_function() }}/dbt", None),
+    ],
+)
+@pytest.mark.parametrize("shape", ["project_dir", "project"])
+def test_the_dbt_project_of_a_component_is_read_from_its_defs_yaml(
+    tmp_path: Path, written: str, found: str | None, shape: str
+):
+    root = tmp_path / "team"
+    defs = root / "src" / "team" / "defs" / "dbt" / "defs.yaml"
+    defs.parent.mkdir(parents=True)
+    project = f"project_dir: {json.dumps(written)}" if shape == "project_dir" else ""
+    value = f"\n    {project}" if project else f" {json.dumps(written)}"
+    defs.write_text(
+        "type: dagster.SomethingElse\nattributes: {project: /not/this}\n---\n"
+        f"type: floe_lineage.dagster.DbtProjectWithLineage\nattributes:\n  project:{value}\n"
+    )
+    dirs = component_project_dirs(root, {"TEAM_DBT": "/srv/team"})
+    expected = [] if found is None else [(defs, Path(found.format(root=root)))]
+    assert dirs == expected
+
+
 def chromium() -> str | None:
     found = (
         shutil.which("chromium")
@@ -193,6 +336,13 @@ def test_report_draws_the_lineage_graph_with_failures_marked(failed_build, tmp_p
     assert jobs["seed.floe.raw_orders"] == ("COMPLETE", "SEED")
     assert jobs["snapshot.floe.customers_snapshot"] == ("COMPLETE", "SNAPSHOT")
     assert set(jobs) == {n for n in nodes if not n.startswith("test.")}  # no step, no test
+    # the state filter counts the dbt nodes as the header does, a warned test among them
+    header = re.search(r'<p id="summary">(\d+) dbt nodes: ([^;<]*)', dom)
+    assert header
+    filters = dict(re.findall(r'<span class="swatch [a-z]+"></span>([A-Z]+) \((\d+)\)', dom))
+    assert sum(int(n) for n in filters.values()) == int(header.group(1)) == len(nodes)
+    assert header.group(2) == ", ".join(f"{n} {state}" for state, n in filters.items())
+    assert filters["WARN"] == "1"
     assert {"warehouse.main.stg_orders", "warehouse.main.raw_orders"} <= drawn_datasets(dom)
     assert 'data-from="dataset:warehouse.main.raw_orders" data-to="job:model.floe.stg_orders"' in (
         dom
@@ -216,6 +366,12 @@ def test_report_draws_the_lineage_graph_with_failures_marked(failed_build, tmp_p
     linked = dump_dom(browser, f"{page.as_uri()}#node={failed_test}")
     assert drawn_jobs(linked)[failed_test] == ("FAIL", "TEST")
     assert "Got 1 result, configured to fail if != 0" in details(linked)
+    # a warned test: marked WARN, its failed assertion in its details
+    warned = dump_dom(browser, f"{page.as_uri()}#node={WARNED_TEST}")
+    assert drawn_jobs(warned)[WARNED_TEST] == ("WARN", "TEST")
+    panel = details(warned)
+    assert '<span class="badge warn">WARN</span>' in panel
+    assert "gift_card_payments_are_rare on warehouse.main.stg_payments: 2 failing rows" in panel
 
     shot = tmp_path / "report.png"
     headless(browser, "--window-size=1400,900", f"--screenshot={shot}", page.as_uri())

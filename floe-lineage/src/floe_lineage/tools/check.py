@@ -1,5 +1,7 @@
 """Checking captured events against the dbt manifest: every node of a run has a START and
-exactly one terminal event, inputs and outputs follow the DAG, and every event is well formed."""
+exactly one terminal event, inputs and outputs follow the DAG, and every event is well formed.
+Nodes that completed with a failed assertion (dbt tests of severity warn) are listed as warned,
+which is not a problem."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..dbt.manifest import DbtGraph
+from .outcomes import warnings_of
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 EVENT_TYPES = TERMINAL | {"START", "RUNNING", "OTHER"}
@@ -27,6 +30,9 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
     """Runnable manifest nodes without events in this run (not a problem: not selected)."""
+    warned: list[str] = field(default_factory=list)
+    """``<job>: <its failed assertions>`` of each COMPLETE node with a failed assertion (not a
+    problem: e.g. a dbt test of severity warn)."""
 
     @property
     def ok(self) -> bool:
@@ -39,6 +45,12 @@ class CheckReport:
             f" ({states or 'none'})",
             f"{len(self.not_run)} manifest nodes were not part of this run",
         ]
+        if self.warned:
+            lines.append(
+                f"{len(self.warned)} warned: COMPLETE with a failed assertion (a dbt test of"
+                " severity warn), not a problem:"
+            )
+            lines += [f"  - {warning}" for warning in self.warned]
         if self.problems:
             lines.append(f"{len(self.problems)} problems:")
             lines += [f"  - {problem}" for problem in self.problems]
@@ -86,6 +98,9 @@ def check_run(
         report.nodes += 1
         final = next((t for t in types if t in TERMINAL), types[-1])
         report.states[final] = report.states.get(final, 0) + 1
+        if final == "COMPLETE":
+            warned = dict.fromkeys(w for event in run for w in warnings_of(event))
+            report.warned += [f"{job}: {'; '.join(warned)}"] if warned else []
         report.problems += [f"{job}: {p}" for p in edge_problems(run, graph, job)]
     report.not_run = sorted(uid for uid in graph.runnable_ids() if uid not in seen)
     return report

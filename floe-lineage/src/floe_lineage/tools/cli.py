@@ -1,11 +1,13 @@
 """``floe-lineage``: look at, check and deliver captured lineage, from a project's folder.
 
 ``summary`` prints each captured run (a header with its state and the dbt nodes' states, then a
-line per node); ``check`` verifies a run's events against the dbt
-manifest and the OpenLineage schemas, and finds runs left open anywhere in the file (exit 1 on
-problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the spooled,
-undelivered events; ``recover`` closes, with ABORT, the runs a killed process left open. Events
-default to the file the configured file transport writes, and the run to the last one captured.
+line per node; WARN: a dbt test that completed with a failed assertion); ``check`` verifies a
+run's events against the manifest of the dbt project they came from (``manifest_lookup``) and
+the OpenLineage schemas, counts the warned tests, and finds runs left open anywhere in the file
+(exit 1 on problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the
+spooled, undelivered events; ``recover`` closes, with ABORT, the runs a killed process left
+open. Events default to the file the configured file transport writes, and the run to the last
+one captured. A file, configuration or manifest that cannot be used is one line of error, exit 2.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..dbt.manifest import DbtGraph, run_manifest
 from ..delivery.config import LineageConfigError, resolve_config
 from ..delivery.emitter import LineageEmitter, redact
 from ..delivery.spool import Spool
 from .check import RECOVER_HINT, check_run, open_runs, runs_of
 from .events_file import read_events
+from .manifest_lookup import find_manifest
 from .report import render_report
 from .summary import summary_lines
 from .validation import event_problems
@@ -51,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument(
         "--manifest",
         type=Path,
-        help="dbt manifest.json (default: the one dagster-dbt wrote for the run, else"
-        " target/manifest.json, of $DBT_PROJECT_DIR, ./dbt or .)",
+        help="dbt manifest.json (default: that of the events' dbt project: $DBT_PROJECT_DIR, else"
+        " the first of the defs.yaml project_dir, ./dbt and . whose dbt_project.yml names it;"
+        " there the one dagster-dbt wrote for the run, else target/manifest.json)",
     )
     report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
     command("replay", "send the spooled (undelivered) events")
@@ -107,13 +110,14 @@ def check_events(
     manifest: Path | None,
     left_open: Sequence[str] = (),
 ) -> int:
-    """Print the check of one run and the runs ``left_open`` anywhere in the file; 0 when the
-    run is complete, matches the DAG, is schema-valid and nothing is left open."""
-    manifest = manifest or run_manifest(dbt_project_dir(), run_id)
-    if not manifest.is_file():
-        raise LineageConfigError(f"no dbt manifest at {manifest}; name one with --manifest")
-    report = check_run(events, DbtGraph.from_file(manifest), run_id)
+    """Print the manifest compared with, the check of one run and the runs ``left_open``
+    anywhere in the file; 0 when the run is complete, matches the DAG, is schema-valid and
+    nothing is left open (warned tests are not problems). A manifest of another dbt project than
+    the events', or none, raises ``LineageConfigError`` (see ``manifest_lookup``)."""
+    found = find_manifest(events, run_id, manifest, Path.cwd(), os.environ)
+    report = check_run(events, found.graph, run_id)
     invalid = event_problems(events)
+    print(found.line())
     print("\n".join(report.lines()))
     if invalid:
         print(f"{len(invalid)} schema violations:")
@@ -124,14 +128,6 @@ def check_events(
         print(f"{len(left_open)} runs in the file were started and never ended ({RECOVER_HINT}):")
         print("\n".join(f"  - {run}" for run in left_open))
     return 0 if report.ok and not invalid and not left_open else 1
-
-
-def dbt_project_dir() -> Path:
-    """``$DBT_PROJECT_DIR``, else ``./dbt`` when it holds a dbt project, else here."""
-    if os.environ.get("DBT_PROJECT_DIR"):
-        return Path(os.environ["DBT_PROJECT_DIR"])
-    here = Path.cwd()
-    return here / "dbt" if (here / "dbt" / "dbt_project.yml").is_file() else here
 
 
 def replay_spool(config_path: Path | None) -> int:

@@ -1,8 +1,11 @@
 """The HTML lineage report of one orchestrator run: a single self-contained page (inline CSS and
 JavaScript, the data embedded as JSON, nothing fetched) with the graph of the dbt nodes' jobs
 and the datasets they read and write, searchable, filterable by state and resource type (tests
-hidden at first), zoomable, and a panel with each node's details: error, inputs and outputs,
-columns and column lineage. Below it a plain table of every job, readable without JavaScript.
+hidden at first), zoomable, and a panel with each node's details: error or warning, inputs and
+outputs, columns and column lineage. Below it a plain table of every job, readable without
+JavaScript. States are ``outcomes.STATES``: WARN is a dbt test that completed with a failed
+assertion. The header counts the dbt nodes by state, as the graph's state filter does, and
+names the job that ran dbt.
 
 The layout (columns and order, ``report_layout``) is computed here; the page only places the
 visible nodes in their columns and draws them (``report_assets/report.js``).
@@ -17,11 +20,10 @@ from html import escape
 from importlib.resources import files
 from typing import Any
 
+from .outcomes import STATES, WARN, state_of, warnings_of
 from .report_layout import layered_order
 from .views import dbt_node_views, final_views
 
-STATES = ("COMPLETE", "FAIL", "ABORT", "START")
-"""Job states, in the order the summary counts them; START: started and never ended."""
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 """The page may run and style only what it holds, and fetch nothing."""
 _HASH = re.compile(r"[0-9a-f]{10}")
@@ -29,20 +31,23 @@ _HASH = re.compile(r"[0-9a-f]{10}")
 
 def render_report(events: Sequence[Mapping[str, Any]], title: str) -> str:
     """The page for ``events`` (those of one run): the interactive graph of the dbt nodes and
-    a table of all the run's jobs."""
+    a table of all the run's jobs (the dbt nodes and the job that ran dbt)."""
     jobs = final_views(events)
-    counts = ", ".join(
-        f"{sum(1 for e in jobs.values() if e['eventType'] == s)} {s}"
-        for s in STATES
-        if any(e["eventType"] == s for e in jobs.values())
-    )
+    nodes = dbt_node_views(events)
+    states = [state_of(view) for view in nodes.values()]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in _ordered(states))
+    parents = [f"{name} ({view['eventType']})" for name, view in jobs.items() if name not in nodes]
+    header = f"{len(nodes)} dbt nodes: {counts or 'none'}"
+    header += f"; run by {', '.join(parents)}" if parents else ""
+    ran_dbt = "the job" if len(parents) == 1 else f"the {len(parents)} jobs"
+    contents = f"the {len(nodes)} dbt nodes" + (f" and {ran_dbt} that ran dbt" if parents else "")
     rows = "".join(
-        f'<tr class="{escape(e["eventType"].lower())}"><td>{escape(name)}</td>'
-        f"<td>{escape(_job_type(e))}</td><td>{escape(e['eventType'])}</td>"
-        f"<td>{escape(_error(e))}</td></tr>"
+        f'<tr class="{escape(state_of(e).lower())}"><td>{escape(name)}</td>'
+        f"<td>{escape(_job_type(e))}</td><td>{escape(state_of(e))}</td>"
+        f"<td>{escape(_error(e) or '; '.join(warnings_of(e)))}</td></tr>"
         for name, e in jobs.items()
     )
-    data = _embedded(graph_data(dbt_node_views(events)))
+    data = _embedded(graph_data(nodes))
     assets = files(__package__) / "report_assets"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -53,13 +58,14 @@ def render_report(events: Sequence[Mapping[str, Any]], title: str) -> str:
 <body>
 <header>
 <h1>{escape(title)}</h1>
-<p id="summary">{len(jobs)} jobs: {escape(counts)}</p>
+<p id="summary">{escape(header)}</p>
 <noscript><p>The interactive graph needs JavaScript: the jobs are listed in the table
 below.</p></noscript>
 </header>
 <main id="app"></main>
-<details id="jobs"><summary>All {len(jobs)} jobs (name, type, state, error)</summary>
-<table><tr><th>job</th><th>type</th><th>state</th><th>error</th></tr>{rows}</table>
+<details id="jobs"><summary>All {len(jobs)} jobs: {contents} (name, type, state, error or
+warning)</summary>
+<table><tr><th>job</th><th>type</th><th>state</th><th>error or warning</th></tr>{rows}</table>
 </details>
 <script type="application/json" id="report-data">{data}</script>
 <script>{(assets / "report.js").read_text("utf-8")}</script>
@@ -72,7 +78,8 @@ def graph_data(jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     ``nodes``: jobs and datasets, column by column and top to bottom within a column, each with
     ``kind`` (job or dataset), ``name``, ``short`` (the label), ``layer`` (its column) and for
-    jobs ``type`` (the dbt resource type), ``state`` and ``error`` if any; for datasets ``ns``
+    jobs ``type`` (the dbt resource type), ``state`` (``state_of``), ``error`` if any and
+    ``warning`` (its failed assertions) if WARN; for datasets ``ns``
     (an index in ``namespaces``), ``columns`` ([name, type]), ``lineage`` (per column its
     sources) and ``rows`` (the INDIRECT sources of the whole dataset), a source being
     [namespace index, dataset name, column, transformations], and ``rowCount`` if known.
@@ -131,10 +138,17 @@ def _embedded(data: Any) -> str:
 
 
 def _job_node(view: Mapping[str, Any]) -> dict[str, Any]:
-    node = {"type": _job_type(view), "state": view["eventType"]}
+    node = {"type": _job_type(view), "state": state_of(view)}
     if _error(view):
         node["error"] = _error(view)
+    if node["state"] == WARN:
+        node["warning"] = "; ".join(warnings_of(view))
     return node
+
+
+def _ordered(states: Sequence[str]) -> list[str]:
+    """The states present in ``states``: those of ``STATES`` in its order, then any other."""
+    return [s for s in STATES if s in states] + sorted(set(states) - set(STATES))
 
 
 def _describe(

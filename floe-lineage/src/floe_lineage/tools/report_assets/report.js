@@ -11,14 +11,21 @@
     LABEL_CHARS = 25;
   const READABLE = 0.7; // the first view fits the graph if it can at this zoom or more,
   const FOCUS = 0.9; // else it shows the first failure, or the first columns, at this zoom
-  const STATES = ["COMPLETE", "FAIL", "ABORT", "START"];
+  const STATES = ["COMPLETE", "WARN", "FAIL", "ABORT", "START"];
   const STATE_TITLES = {
+    WARN: "completed, but its assertion failed: a dbt test of severity warn",
     START: "started and never ended",
     ABORT: "not run or stopped, e.g. after a failure upstream",
   };
   const TYPES = ["MODEL", "SEED", "SNAPSHOT", "TEST"];
   const HIDDEN_AT_FIRST = ["TEST"];
-  const SWATCH = { COMPLETE: "#2e7d32", FAIL: "#c62828", ABORT: "#9e9e9e", START: "#f9a825" };
+  const SWATCH = {
+    COMPLETE: "#2e7d32",
+    WARN: "#ef6c00",
+    FAIL: "#c62828",
+    ABORT: "#9e9e9e",
+    START: "#f9a825",
+  };
 
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const { nodes, edges } = data;
@@ -111,13 +118,15 @@
     const shownJobs = jobs.filter((n) => n.shown).length;
     const shownDatasets = nodes.filter((n) => n.shown).length - shownJobs;
     const failed = jobs.filter((n) => n.shown && n.state === "FAIL").length;
+    const warned = jobs.filter((n) => n.shown && n.state === "WARN").length;
     const hidden = jobs.length - shownJobs;
     byId("failures").disabled = failed === 0;
     status.textContent =
-      `Showing ${count(shownJobs)} of ${count(jobs.length)} jobs and ${count(shownDatasets)} of ` +
-      `${count(nodes.length - jobs.length)} datasets` +
-      (hidden ? ` (${count(hidden)} jobs hidden by the filters)` : "") +
+      `Showing ${count(shownJobs)} of ${count(jobs.length)} dbt nodes and ` +
+      `${count(shownDatasets)} of ${count(nodes.length - jobs.length)} datasets` +
+      (hidden ? ` (${count(hidden)} dbt nodes hidden by the filters)` : "") +
       (failed ? `; ${count(failed)} failed` : "") +
+      (warned ? `; ${count(warned)} warned` : "") +
       ". Drag to pan, wheel to zoom, click a node for its details.";
   }
 
@@ -459,6 +468,7 @@
             ],
       ),
       n.error ? [h("h3", {}, "Error"), h("pre", {}, n.error)] : [],
+      n.warning ? [h("h3", {}, "Warning"), h("pre", { class: "warning" }, n.warning)] : [],
       section(job ? "Inputs" : "Written by", from),
       section(job ? "Outputs" : "Read by", to),
       job ? to.map((m) => columns(m, true)) : columns(n, false),
