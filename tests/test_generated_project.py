@@ -49,6 +49,8 @@ REDIRECTING = (
     "OPENLINEAGE_NAMESPACE",
     "OPENLINEAGE_URL",
 )
+# What a user's shell has not set: a project of its own then runs as its README says.
+USER_UNSET = ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "DAGSTER_HOME")
 # Every facet the sample's events carry, where (as today's template emitted them).
 SAMPLE_FACETS = {
     "run": {"parent", "processing_engine", "dbt_run", "dbt_target"},
@@ -275,14 +277,16 @@ class Installed:
     rendered: frozenset[str]
     """The project's files as copier rendered them, relative to it."""
 
+    @property
+    def events_file(self) -> Path:
+        return self.project / ".lineage" / "events.jsonl"
+
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """A command of the project's virtualenv, run in the project as an activated shell
         would (the virtualenv's bin first on PATH)."""
-        env = {k: v for k, v in os.environ.items() if k not in REDIRECTING}
+        env = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
         env["PATH"] = os.pathsep.join([str(self.venv / "bin"), env["PATH"]])
         env["DAGSTER_DISABLE_TELEMETRY"] = "1"
-        env.pop("PYTHONPATH", None)
-        env.pop("VIRTUAL_ENV", None)
         return subprocess.run(
             [str(self.venv / "bin" / args[0]), *args[1:]],
             cwd=self.project,
@@ -306,9 +310,7 @@ def run_as_user(project: Path, commands: list[str], **env: str) -> None:
     """``commands`` one after another in one bash in ``project``, as a user's shell runs them
     (no variable of this session redirecting the project, PATH as the test's, where ``python``
     is this interpreter); fails with their output on the first failing one."""
-    environment = {k: v for k, v in os.environ.items() if k not in REDIRECTING}
-    for name in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"):
-        environment.pop(name, None)
+    environment = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     done = subprocess.run(
         ["bash", "-c", "set -e\n" + "\n".join(commands)],
@@ -409,7 +411,7 @@ def test_dg_loads_lists_and_scaffolds_the_project(installed: Installed) -> None:
 def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
     launch = installed.run("dg", "launch", "--assets", "*")
     assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
-    events_file = installed.project / ".lineage" / "events.jsonl"
+    events_file = installed.events_file
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     # 23 dbt nodes and the step, START and terminal each; then, once dbt released DuckDB, an
     # OTHER event per dbt node with the warehouse's facts (typed schemas, row counts ...)
@@ -454,31 +456,41 @@ def graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
-def test_dg_dev_serves_the_dbt_assets(installed: Installed, tmp_path: Path) -> None:
+def test_dg_dev_serves_the_dbt_assets_and_the_runs_dg_launch_made(installed: Installed) -> None:
+    """With no DAGSTER_HOME, as a user has none: ``dg dev`` shows the assets and, read the way
+    its UI reads them (GraphQL), the runs ``dg launch`` made from the project root: both use
+    the project's instance (``dagster.yaml``: ``.dagster/``)."""
+    launched = {
+        event["run"]["facets"]["parent"]["root"]["run"]["runId"]
+        for event in map(json.loads, installed.events_file.read_text().splitlines())
+        if "root" in event["run"]["facets"].get("parent", {})
+    }
+    assert launched, "test_dg_launch_emits_the_samples_lineage launched no run"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in REDIRECTING and k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
     env["PATH"] = os.pathsep.join([str(installed.venv / "bin"), env["PATH"]])
-    env |= {"DAGSTER_HOME": str(tmp_path), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
     server = subprocess.Popen(
         [str(installed.venv / "bin" / "dg"), "dev", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=installed.project,
+        cwd=installed.project / "src",  # dg dev runs from the project root wherever started
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: stopping it stops its children too
     )
     try:
-        deadline = time.monotonic() + 240
         keys = None
-        while time.monotonic() < deadline and server.poll() is None:
+        while keys is None:  # until it serves, or it exits
+            assert server.poll() is None, "dg dev exited before serving the GraphQL API"
             try:
                 nodes = graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
                 keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
-                break
             except (OSError, KeyError, TypeError, ValueError):
-                time.sleep(2)
-        assert keys is not None, "dg dev did not serve the GraphQL API"
+                time.sleep(1)
         assert {"raw_orders", "stg_orders", "orders", "customers", "customers_snapshot"} <= keys
+        runs = graphql(port, "{ runsOrError { ... on Runs { results { runId status } } } }")
+        statuses = {r["runId"]: r["status"] for r in runs["data"]["runsOrError"]["results"]}
+        assert {run: statuses.get(run) for run in launched} == dict.fromkeys(launched, "SUCCESS")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -507,6 +519,7 @@ def test_gitignore_covers_everything_the_project_writes(installed: Installed) ->
         project / "dbt" / "target" / "manifest.json",
     ]
     assert all(path.is_file() for path in written)
+    assert any((project / ".dagster").rglob("*.db"))  # the project's Dagster instance
 
 
 def test_the_readmes_update_steps_install_the_newly_pinned_floe_lineage(
