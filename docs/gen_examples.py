@@ -170,7 +170,7 @@ def generate(scratch: Path) -> None:
     write(OUT / "definitions-py.md", code_block(project / "src" / package / "definitions.py"))
     write(OUT / "dependencies.md", dependencies(project))
     write(OUT / "test-lineage-py.md", code_block(project / "tests" / "test_lineage.py"))
-    write(OUT / "run-info.md", run_info(project, ok, ok_run))
+    write(OUT / "run-info.md", run_info(project, ok, ok_run, ok_events))
     print(f"gen_examples: wrote {len(list(OUT.iterdir()))} files to {OUT}")
 
 
@@ -571,7 +571,9 @@ def count_table(runs: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_info(project: Path, workspace: Path, dagster_run: dict[str, Any]) -> str:
+def run_info(
+    project: Path, workspace: Path, dagster_run: dict[str, Any], events: list[dict[str, Any]]
+) -> str:
     from importlib.metadata import version
 
     versions = ", ".join(
@@ -586,11 +588,17 @@ def run_info(project: Path, workspace: Path, dagster_run: dict[str, Any]) -> str
         )
     )
     a = answers(project)
+    producers = sorted({event["producer"] for event in events})
+    producer = (
+        f"producer `{a['lineage_producer']}`"
+        if a["lineage_producer"]
+        else f"no producer answer, so floe-lineage's own: `{'`, `'.join(producers)}`"
+    )
     return (
         f"The examples on this page were produced while these docs were built: "
         f'`copier copy --defaults --data "project_name={a["project_name"]}"` '
-        f"(package `{a['package_name']}`, job namespace `{a['lineage_namespace']}`, producer "
-        f"`{a['lineage_producer']}`), committed to a fresh git repository with origin "
+        f"(package `{a['package_name']}`, job namespace `{a['lineage_namespace']}`, "
+        f"{producer}), committed to a fresh git repository with origin "
         f"`{REMOTE}`; its definitions loaded as `dg` loads them and every asset materialized "
         f"in-process as the job `{dagster_run['job']}`, the job `dg launch --assets '*'` runs, "
         f"with `FLOE_DUCKDB_PATH={workspace / 'warehouse.duckdb'}` and a file transport "

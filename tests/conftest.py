@@ -39,7 +39,8 @@ ASKED_WHEN = {"floe_owner": ("floe_spec", True)}
 
 # Named sets of answers. "defaults" gives only the required project name; "console" and "http"
 # answer every question they are asked with a non-default value (between them, every question);
-# "py310" covers the last python_version choice.
+# "py310" covers the last python_version choice and keeps the producer answer projects rendered
+# by earlier templates recorded by default (OLD_DEFAULT_PRODUCER), as `copier update` keeps it.
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"project_name": "Floe Defaults"},
     "console": {
@@ -62,8 +63,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "lineage_transport": "http",
         "floe_owner": "lake-team@zed.example",
     },
-    "py310": {"project_name": "Old Timer", "python_version": "3.10"},
+    "py310": {
+        "project_name": "Old Timer",
+        "python_version": "3.10",
+        "lineage_producer": "https://github.com/example/old-timer",
+    },
 }
+# The producer answer earlier templates offered as the default: a placeholder that names no
+# code, so it writes no producer, as an empty answer (floe-lineage's default) does.
+OLD_DEFAULT_PRODUCER = "https://github.com/example/{slug}"
 
 # What copier derives from each project name above when the other questions keep their defaults.
 DERIVED: dict[str, dict[str, Any]] = {
@@ -74,7 +82,7 @@ DERIVED: dict[str, dict[str, Any]] = {
         ),
         "python_version": "3.11",
         "lineage_namespace": "floe-defaults",
-        "lineage_producer": "https://github.com/example/floe-defaults",
+        "lineage_producer": "",
         "lineage_transport": "file",
     },
     "Old Timer": {
@@ -82,7 +90,7 @@ DERIVED: dict[str, dict[str, Any]] = {
         "description": "Old Timer: Dagster orchestrating dbt on DuckDB, with OpenLineage lineage",
         "python_version": "3.11",
         "lineage_namespace": "old-timer",
-        "lineage_producer": "https://github.com/example/old-timer",
+        "lineage_producer": "",
         "lineage_transport": "file",
     },
 }

@@ -106,6 +106,10 @@ INVALID = {
         "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
         "(got 'https://example.com/%zz')",
     ),
+    "lineage_producer blank (empty is floe-lineage's default)": (
+        {"project_name": "Ok", "lineage_producer": " "},
+        "lineage_producer must be an absolute URI such as https://github.com/acme/ok (got ' ')",
+    ),
     "lineage_producer with a backslash": (
         {"project_name": "Ok", "lineage_producer": "https://example.com/a\\"},
         "lineage_producer must be an absolute URI such as https://github.com/acme/ok "

@@ -1,31 +1,46 @@
 """floe-lineage as a package: its layers, its transport registered with openlineage-python's
-factory, its ways to extend it without forking, retries, and imports on any platform."""
+factory, its ways to extend it without forking, retries, imports on any platform, and the
+producer it names by default."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dagster as dg
 import fsspec
 import pytest
-from conftest import copy_dbt_project, dbt_defs, make_workspace, materialize, step_name
+from conftest import (
+    NAMESPACE,
+    copy_dbt_project,
+    dbt_defs,
+    make_workspace,
+    materialize,
+    step_name,
+)
+from dagster_dbt import DbtProject
 from openlineage.client.event_v2 import RunState
 from openlineage.client.generated.base import RunFacet
+from rfc3986_validator import validate_rfc3986
 
 import floe_lineage
-from floe_lineage.dagster.component import LineageSettings
+from floe_lineage import producer
+from floe_lineage.dagster.component import DbtProjectWithLineage, LineageSettings
 from floe_lineage.dbt.manifest import DbtNode
 from floe_lineage.dbt.profile import ProfileTarget
 from floe_lineage.delivery.config import load_config
 from floe_lineage.delivery.emitter import LineageEmitter
 from floe_lineage.delivery.file_transport import AppendingFileTransport
-from floe_lineage.schemas import CLASSIFICATION_SCHEMA_ID, shipped_schemas
+from floe_lineage.schemas import CLASSIFICATION_SCHEMA_ID, repository_url, shipped_schemas
 from floe_lineage.tools.check import TERMINAL
 from floe_lineage.warehouse import DuckDBWarehouse, register_warehouse, warehouse_for
 
@@ -246,6 +261,163 @@ def test_asset_metadata_is_auto_unless_set_to_true_or_false():
 def test_any_other_asset_metadata_fails_when_the_definitions_load(value: object):
     with pytest.raises(ValueError, match="asset_metadata must be auto, true or false"):
         LineageSettings.resolve_from_dict({"asset_metadata": value})
+
+
+# -- the default producer -----------------------------------------------------------------
+
+COMMIT = "0f3c1a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a"
+# direct_url.json (PEP 610) as uv and pip write it for a generated project's pin,
+# floe-lineage @ git+https://github.com/floe-dev/floe-pipeline-template.git@<commit>#subdirectory=floe-lineage
+PINNED = {
+    "url": "https://github.com/floe-dev/floe-pipeline-template.git",
+    "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": COMMIT},
+    "subdirectory": "floe-lineage",
+}
+AT_COMMIT = {
+    "a generated project's pin": (
+        PINNED,
+        f"https://github.com/floe-dev/floe-pipeline-template/tree/{COMMIT}/floe-lineage",
+    ),
+    "a fork, git+ prefix, credentials from the environment, trailing slash": (
+        PINNED
+        | {"url": "git+https://${GH_TOKEN}@github.com/acme/floe-fork.git/", "subdirectory": "lib"},
+        f"https://github.com/acme/floe-fork/tree/{COMMIT}/lib",
+    ),
+    "floe-lineage at the root of its repository, over http with a port": (
+        {"url": "http://git.acme.example:8080/data/floe-lineage", "vcs_info": PINNED["vcs_info"]},
+        f"http://git.acme.example:8080/data/floe-lineage/tree/{COMMIT}",
+    ),
+}
+NOT_AT_COMMIT = {
+    "editable checkout": {"url": "file:///home/me/floe-lineage", "dir_info": {"editable": True}},
+    "local folder": {"url": "file:///home/me/floe-lineage", "dir_info": {}},
+    "wheel": {
+        "url": "https://files.example.com/floe_lineage-0.2.2-py3-none-any.whl",
+        "archive_info": {"hashes": {"sha256": "ab" * 32}},
+    },
+    "git over ssh": PINNED | {"url": "ssh://git@github.com/floe-dev/floe-pipeline-template.git"},
+    "git from a local path": PINNED | {"url": "file:///srv/git/floe-pipeline-template"},
+    "another VCS": PINNED | {"vcs_info": {"vcs": "hg", "commit_id": COMMIT}},
+    "no commit": PINNED | {"vcs_info": {"vcs": "git"}},
+    "a subdirectory outside the repository": PINNED | {"subdirectory": "../elsewhere"},
+    "a URL no URI can hold": PINNED | {"url": "https://github.com/a b/floe"},
+    "a URL Python cannot split": PINNED | {"url": "https://[::1/floe"},
+    "installed from an index (no direct_url.json)": None,
+}
+
+
+class InstalledAs:
+    """floe-lineage's distribution as installed with ``direct_url`` (None: without one)."""
+
+    def __init__(self, direct_url: dict[str, Any] | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return None if self.direct_url is None else json.dumps(self.direct_url)
+
+
+@pytest.fixture
+def installed_as(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``installed_as(direct_url)``: floe-lineage reads that ``direct_url.json`` from now on."""
+
+    real = producer.metadata.distribution
+
+    def install(direct_url: dict[str, Any] | None) -> None:
+        monkeypatch.setattr(
+            producer.metadata,
+            "distribution",
+            lambda name: InstalledAs(direct_url) if name == "floe-lineage" else real(name),
+        )
+        producer.default_producer.cache_clear()
+
+    producer.default_producer.cache_clear()
+    yield install
+    producer.default_producer.cache_clear()
+
+
+@pytest.mark.parametrize(("direct_url", "expected"), AT_COMMIT.values(), ids=AT_COMMIT.keys())
+def test_the_default_producer_is_floe_lineage_at_the_commit_its_git_install_names(
+    installed_as: Any, direct_url: dict[str, Any], expected: str
+):
+    installed_as(direct_url)
+    assert producer.default_producer() == expected
+    assert validate_rfc3986(expected, rule="URI")
+    assert LineageSettings.resolve_from_dict({}).producer == expected
+    assert LineageSettings(producer=None).producer == expected
+
+
+@pytest.mark.parametrize("direct_url", NOT_AT_COMMIT.values(), ids=NOT_AT_COMMIT.keys())
+def test_any_other_install_defaults_to_the_repository_on_main(
+    installed_as: Any, direct_url: dict[str, Any] | None
+):
+    expected = f"{repository_url()}/tree/main/floe-lineage"
+    assert expected == "https://github.com/floe-dev/floe-pipeline-template/tree/main/floe-lineage"
+    installed_as(direct_url)
+    assert producer.default_producer() == expected
+    assert LineageSettings.resolve_from_dict({}).producer == expected
+
+
+def test_the_default_producer_is_read_once(installed_as: Any, monkeypatch: pytest.MonkeyPatch):
+    installed_as(PINNED)
+    first = producer.default_producer()
+    monkeypatch.setattr(producer, "installed_from", lambda: pytest.fail("read again"))
+    assert producer.default_producer() == first
+
+
+def test_the_installed_floe_lineage_has_a_default_producer():
+    found = producer.default_producer()
+    assert validate_rfc3986(found, rule="URI")
+    assert found.startswith(repository_url() + "/tree/")
+
+
+def test_an_explicit_producer_wins(installed_as: Any):
+    installed_as(PINNED)
+    ours = "https://github.com/acme/my-data-platform"
+    assert LineageSettings.resolve_from_dict({"producer": ours}).producer == ours
+    refused = (
+        "lineage.producer must be an absolute URI, such as https://github.com/acme/my-project"
+        " (got 'github.com/acme/x')"
+    )
+    with pytest.raises(ValueError, match=re.escape(refused)):
+        LineageSettings.resolve_from_dict({"producer": "github.com/acme/x"})
+
+
+def test_a_component_without_a_producer_emits_the_default(workspace, installed_as: Any):
+    """The step's own events, as the component makes them for a Dagster step (no dbt run)."""
+    installed_as(PINNED)
+    expected = AT_COMMIT["a generated project's pin"][1]
+    settings = {"namespace": NAMESPACE, "config_path": str(workspace.config), "strict": True}
+    component = DbtProjectWithLineage(
+        project=DbtProject(project_dir=workspace.project, profiles_dir=workspace.profiles),
+        lineage=LineageSettings.resolve_from_dict(settings),
+    )
+    component._project_root = workspace.root
+    context = SimpleNamespace(
+        run=SimpleNamespace(job_name="__ASSET_JOB", run_id=str(uuid.uuid4())),
+        get_step_execution_context=lambda: SimpleNamespace(step=SimpleNamespace(key="floe")),
+        retry_number=0,
+        log=logging.getLogger(__name__),
+    )
+    dbt = SimpleNamespace(
+        project_dir=str(workspace.project),
+        profiles_dir=str(workspace.profiles),
+        profile=None,
+        target=None,
+    )
+    with component._step_lineage(context, dbt):
+        pass
+    events = workspace.events()
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    facets = [
+        facet
+        for event in events
+        for part in (event["run"], event["job"])
+        for facet in part.get("facets", {}).values()
+    ]
+    assert facets
+    assert {event["producer"] for event in events} == {expected}
+    assert {facet["_producer"] for facet in facets} == {expected}
 
 
 class RenamedDuckDB(DuckDBWarehouse):

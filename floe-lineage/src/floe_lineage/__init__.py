@@ -8,6 +8,8 @@ The layers, each importing only the ones above it:
 - ``delivery``: ``openlineage.yml``, the emitter, the spool, the appending file transport
 - ``column_lineage_cache``: the column lineage traced on earlier runs, so unchanged models are
   not traced again
+- ``producer``: the ``producer`` of the events when none is configured: floe-lineage's own code
+  at the commit it was installed from
 - ``invocation``: one dbt invocation, from its first START to its last terminal event
 - ``tools``: the ``floe-lineage`` command (summary, check, report, replay) and validation
 - ``dagster``: the Dagster integration, a ``DbtProjectComponent`` that emits lineage

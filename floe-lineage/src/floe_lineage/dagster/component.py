@@ -9,7 +9,7 @@ Configured in a project's ``defs.yaml``::
       project: "{{ context.project_root }}/dbt"
       lineage:
         namespace: my-namespace
-        producer: https://github.com/acme/my-project
+        producer: https://github.com/acme/my-project  # optional
 
 Everything else is ``DbtProjectComponent``'s (``cli_args``, ``select``, ``translation`` ...).
 """
@@ -34,7 +34,6 @@ from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjectManager
 from rfc3986_validator import validate_rfc3986
 
-from .. import __version__
 from ..column_lineage_cache import FILE_NAME as COLUMN_LINEAGE_CACHE_FILE
 from ..dbt.environment import environment
 from ..dbt.log_file import JSON_FILE_LOG
@@ -43,7 +42,7 @@ from ..delivery.emitter import LineageEmitter
 from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
-from ..schemas import repository_url
+from ..producer import default_producer
 from .dbt_resource import build_adapter_only_if_used, know_dbt_version
 from .definitions_cache import built_once
 from .metadata import dataset_asset_keys, with_lineage_metadata
@@ -51,7 +50,6 @@ from .preparation import prepare, prepare_when_changed
 from .step_outputs import answer_output_asset_keys_once
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
-DEFAULT_PRODUCER = f"{repository_url()}/tree/v{__version__}/floe-lineage"
 
 
 @dataclass
@@ -62,11 +60,13 @@ class LineageSettings(dg.Resolvable):
         str, Resolver.default(description="OpenLineage namespace of the jobs (dbt nodes, step).")
     ] = "default"
     producer: Annotated[
-        str,
+        str | None,
         Resolver.default(
-            description="Absolute URI written as `producer` into every event and facet."
+            description="Absolute URI written as `producer` into every event and facet; by"
+            " default floe-lineage's own code at the commit it was installed from"
+            " (floe_lineage.producer)."
         ),
-    ] = DEFAULT_PRODUCER
+    ] = None
     config_path: Annotated[
         str | None,
         Resolver.default(
@@ -119,7 +119,9 @@ class LineageSettings(dg.Resolvable):
     ] = None
 
     def __post_init__(self) -> None:
-        if not validate_rfc3986(self.producer, rule="URI"):
+        if self.producer is None:
+            self.producer = default_producer()
+        elif not validate_rfc3986(self.producer, rule="URI"):
             raise ValueError(
                 f"lineage.producer must be an absolute URI, such as"
                 f" https://github.com/acme/my-project (got {self.producer!r})"
