@@ -17,12 +17,15 @@ file and the key.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from openlineage.client import OpenLineageClient
@@ -34,6 +37,10 @@ DEFAULT_DELIVERY_BUDGET = 2.0
 AUTH_TYPES = ("api_key", "jwt", "oauth2")
 DOTTED_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+NOT_WHERE = frozenset(
+    {"timeout", "retry", "auth", "compression", "custom_headers", "verify", "append", "adapter"}
+)
+"""Transport settings that say how events are sent, not where: left out of ``destination``."""
 
 
 class LineageConfigError(ValueError):
@@ -60,6 +67,25 @@ class LineageConfig:
     def open_runs_file(self) -> Path:
         """Where the runs this machine opened and has not closed yet are recorded."""
         return self.home / ".lineage" / "open-runs.jsonl"
+
+    @property
+    def destination(self) -> str:
+        """A key of where events go (a digest of the transport settings that say where, or of
+        the ``OPENLINEAGE_*`` variables that do when no file is used): the journal of open runs
+        aborts a run only through a configuration of the same destination as its START."""
+        if self.path is not None:
+            where: Any = _where(self.client_config.get("transport", {}))
+        else:
+            where = sorted(
+                (name, value)
+                for name, value in os.environ.items()
+                if (name in ("OPENLINEAGE_URL", "OPENLINEAGE_ENDPOINT")
+                    or name.startswith("OPENLINEAGE__TRANSPORT"))
+                and not SECRET_NAME.search(name)
+                and not any(part in name for part in ("TIMEOUT", "RETRY", "COMPRESSION"))
+            )  # fmt: skip
+        encoded = json.dumps(where, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
 
     @property
     def delivery_deadline(self) -> float | None:
@@ -172,6 +198,18 @@ def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
     value = os.environ.get(name, "") if default is None else os.environ.get(name) or default
     if SECRET_NAME.search(name):
         secrets.append(value)
+    return value
+
+
+def _where(value: Any) -> Any:
+    """``value`` (a transport's settings) without the ``NOT_WHERE`` keys, at every depth."""
+    if isinstance(value, dict):
+        return {k: _where(v) for k, v in value.items() if k not in NOT_WHERE}
+    if isinstance(value, list):
+        return [_where(v) for v in value]
+    if isinstance(value, str) and "://" in value:  # credentials may rotate, not the place
+        parts = urlsplit(value)
+        return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
     return value
 
 

@@ -12,6 +12,10 @@
 - ``replace(path, data)``: the file's new content, atomically (a temporary file of a name of its
   own renamed over it; removed again when that fails).
 
+Files are created with the ``mode`` their owner gives (0o644, or ``PRIVATE`` for the spool and
+the journal), less the umask; a folder created for a private file is 0o700. Existing files and
+folders keep their permissions.
+
 Every writer appends under the lock: a reader may see a large write half done, so a torn tail is
 only judged (and cut) under the lock, when no floe-lineage writer is mid-write.
 """
@@ -30,12 +34,14 @@ from typing import Any
 
 _log = logging.getLogger(__name__)
 CHUNK = 65536
+SHARED = 0o644
+PRIVATE = 0o600
 
 
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path, mode: int = SHARED) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (through ``<path>.lock``) for the block."""
-    lock = FileLock(path)
+    lock = FileLock(path, mode)
     try:
         with lock:
             yield
@@ -47,9 +53,10 @@ class FileLock:
     """The exclusive lock on ``<path>.lock``, its file kept open: ``with lock:`` takes it for
     the block, as often as needed (for a writer that appends many times)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+    def __init__(self, path: Path, mode: int = SHARED) -> None:
+        make_folder(path.parent, mode)
+        lock_file = path.with_name(path.name + ".lock")
+        self._handle = os.fdopen(os.open(lock_file, os.O_RDWR | os.O_CREAT, mode), "r+b")
         self._release: Any = None
 
     def __enter__(self) -> FileLock:
@@ -68,8 +75,9 @@ class AppendingFile:
     the appending descriptor opened on first use and kept until ``close()`` (a later use opens
     them again)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: int = SHARED) -> None:
         self.path = path
+        self.mode = mode
         self._threads = threading.Lock()  # the file lock excludes other processes only
         self._lock: FileLock | None = None
         self._fd: int | None = None
@@ -79,7 +87,7 @@ class AppendingFile:
         """The file to this thread alone for the block (e.g. to ``replace`` it)."""
         with self._threads:
             if self._lock is None:
-                self._lock = FileLock(self.path)
+                self._lock = FileLock(self.path, self.mode)
             with self._lock:
                 yield
 
@@ -109,15 +117,20 @@ class AppendingFile:
                 return self._fd
             os.close(self._fd)
             self._fd = None
-        self._fd = open_for_append(self.path)
+        self._fd = open_for_append(self.path, self.mode)
         return self._fd
 
 
-def open_for_append(path: Path) -> int:
+def make_folder(folder: Path, mode: int = SHARED) -> None:
+    """Create ``folder`` (and its parents) unless it exists: 0o700 for a private ``mode``."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700 if mode & 0o077 == 0 else 0o777)
+
+
+def open_for_append(path: Path, mode: int = SHARED) -> int:
     """A descriptor appending to ``path`` (created with its folder), its torn tail repaired.
     Call it under the lock of ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    make_folder(path.parent, mode)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
     repair_tail(fd, path)
     return fd
 
@@ -156,13 +169,13 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)
 
 
-def replace(path: Path, data: bytes) -> None:
+def replace(path: Path, data: bytes, mode: int = 0o666) -> None:
     """Give ``path`` the content ``data`` at once: readers see the old or the new file. The
-    temporary file has a name no other writer uses and the umask's permissions; when writing or
+    temporary file has a name no other writer uses and ``mode`` less the umask; when writing or
     renaming fails it is removed and the error raised."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with temporary.open("xb") as out:
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as out:
             out.write(data)
         os.replace(temporary, path)
     except BaseException:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .locking import append, exclusive, open_for_append, replace
+from .locking import PRIVATE, append, exclusive, open_for_append, replace
 from .serialization import event_line
 
 
@@ -28,8 +28,8 @@ class Spool:
 
     def add(self, event: Any) -> None:
         """Append ``event``; raises ``OSError`` (nothing written) when it cannot."""
-        with exclusive(self.path):
-            fd = open_for_append(self.path)
+        with exclusive(self.path, PRIVATE):
+            fd = open_for_append(self.path, PRIVATE)
             try:
                 append(fd, event_line(event))
             finally:

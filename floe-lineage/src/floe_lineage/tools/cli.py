@@ -148,10 +148,26 @@ def replay_spool(config_path: Path | None) -> int:
     return 0 if left == 0 else 1
 
 
+class _Stderr:
+    """The emitter's warnings, printed as they come."""
+
+    def warning(self, msg: str, *args: Any) -> None:
+        print(msg % args if args else msg, file=sys.stderr)
+
+
 def recover(config_path: Path | None) -> int:
-    """ABORT the runs recorded open by processes that are gone; 0 unless it failed."""
-    with LineageEmitter.configure(Path.cwd(), config_path=config_path, strict=True) as emitter:
-        closed = emitter.close_orphans()
+    """ABORT the runs recorded open by processes that are gone; 0 unless it failed, else the
+    error is printed (an ABORT that could not be delivered is in the spool) and 2."""
+    try:
+        with LineageEmitter.configure(
+            Path.cwd(), config_path=config_path, strict=True, log=_Stderr()
+        ) as emitter:
+            closed = emitter.close_orphans()
+    except LineageConfigError:
+        raise
+    except Exception as exc:  # a transport's own errors are of any type
+        print(f"error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return 2
     print(f"closed {closed} runs left open by a process that is gone")
     return 0
 
