@@ -7,6 +7,10 @@ being run, then ``~/.openlineage/openlineage.yml``. Values may reference environ
 secrets such as API keys belong there, never in the file.
 A relative file-transport path is resolved against the folder of the config file.
 
+A query string in an HTTP transport's ``url`` (``?api_key=...``) is moved onto its ``endpoint``,
+so it is sent with every request (the client would drop it when joining the two); its values,
+and a URL's password, count as secrets to redact.
+
 Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` (0.8 s) bounds
 each request, in all, not only between bytes (``null`` cannot lift that bound), and
 ``retry.total`` is 0, because undelivered events are spooled and replayed instead of retried
@@ -25,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import yaml
 from openlineage.client import OpenLineageClient
@@ -156,8 +160,18 @@ def resolve_config(
         value
         for name, value in os.environ.items()
         if name.startswith("OPENLINEAGE") and SECRET_NAME.search(name) and value
-    )
+    ) + tuple(url_secrets(os.environ.get("OPENLINEAGE_URL")))
     return LineageConfig(None, {}, secrets, project_root or Path.cwd())
+
+
+def url_secrets(url: Any) -> list[str]:
+    """The parts of ``url`` to redact: its password and its query string's values."""
+    if not isinstance(url, str) or not url:
+        return []
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    found = [parts.password or "", parts.query]
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return [secret for secret in found if len(secret) > 2]
 
 
 def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) -> LineageConfig:
@@ -174,6 +188,7 @@ def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) 
     secrets: list[str] = []
     config = _expand(loaded, path, secrets)
     for where, transport in _located(config["transport"], "transport", path):
+        secrets += url_secrets(transport.get("url"))
         _prepare(transport, f"{path}: {where}", path, delivery_timeout)
     return LineageConfig(path, config, tuple(s for s in secrets if s), path.parent)
 
@@ -272,6 +287,12 @@ def _prepare(transport: dict[str, Any], at: str, path: Path, delivery_timeout: f
 
 
 def _prepare_http(transport: dict[str, Any], at: str, delivery_timeout: float) -> None:
+    url = transport.get("url")
+    if isinstance(url, str) and "?" in url:  # urljoin(url, endpoint) would drop the query
+        url, _, query = url.partition("?")
+        endpoint = str(transport.get("endpoint", "api/v1/lineage"))
+        transport["url"] = url
+        transport["endpoint"] = endpoint + ("&" if "?" in endpoint else "?") + query.split("#")[0]
     timeout = transport.setdefault("timeout", delivery_timeout)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0

@@ -58,6 +58,9 @@ URL_PARTS = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]*@)?"
     r"(?P<rest>[^\s?#'\"]*)(?P<query>\?[^\s#'\"]*)?"
 )
+QUERY = re.compile(r"\?[^\s#'\"?]*=[^\s#'\"]*")
+"""A query string in any shape of URL (``/api?key=v``, ``host/api?key=v``: urllib3's and the
+client's messages name URLs without their scheme)."""
 
 
 class Logger(Protocol):
@@ -335,10 +338,11 @@ class LineageEmitter:
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` without the given secret values, URL credentials (userinfo) or query strings."""
-    for secret in secrets:
+    """``text`` without the given secret values, URL credentials (userinfo) or query strings
+    (of URLs with a scheme, and ``?name=value...`` wherever it stands)."""
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return URL_PARTS.sub(
+    text = URL_PARTS.sub(
         lambda m: (
             m["scheme"]
             + ("***@" if m["userinfo"] else "")
@@ -347,3 +351,4 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         ),
         text,
     )
+    return QUERY.sub("?***", text)
