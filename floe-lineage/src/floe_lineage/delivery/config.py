@@ -35,6 +35,8 @@ import yaml
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport, get_default_factory
 
+from .locking import PRIVATE, SHARED, make_folder
+
 DEFAULT_DELIVERY_TIMEOUT = 0.8
 DEFAULT_DELIVERY_BUDGET = 2.0
 """Seconds a run may wait, at its end, for a remote backend to take its queued events."""
@@ -319,8 +321,9 @@ def _writable_file(transport: dict[str, Any], at: str, path: Path) -> Path:
     log_file = Path(transport["log_file_path"]).expanduser()
     if not log_file.is_absolute():
         log_file = path.parent / log_file
+    private = log_file.parent == path.parent / ".lineage"  # the spool's folder: 0o700
     try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(log_file.parent, PRIVATE if private else SHARED)
     except OSError as exc:
         raise LineageConfigError(
             f"{at}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"

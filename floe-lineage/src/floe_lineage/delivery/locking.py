@@ -5,7 +5,8 @@
   neither module). The lock has a file of its own, so ``replace`` can swap the data file.
 - ``append(fd, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is truncated
   back, so the file holds whole lines only, and the error is raised.
-- ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write.
+- ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write, and only
+  that: a file whose last line is not a JSON object is refused (``NotAnEventsFile``), whole.
 - ``AppendingFile(path)``: all of the above for a writer that appends many times: the lock file
   and an appending descriptor stay open until ``close()``; the descriptor is opened again when
   another process replaced the file since.
@@ -22,7 +23,9 @@ only judged (and cut) under the lock, when no floe-lineage writer is mid-write.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -145,23 +148,66 @@ def append(fd: int, data: bytes) -> None:
         raise OSError(28, f"only {written} of {len(data)} bytes written (disk full?); undone")
 
 
+class NotAnEventsFile(OSError):
+    """The file does not look like one floe-lineage appends to: left as it is."""
+
+
 def repair_tail(fd: int, path: Path) -> int:
-    """Cut whatever follows the last newline (a line whose write was cut short); returns the
-    number of bytes removed."""
+    """Make the file ready for appending whole lines; returns the number of bytes removed.
+
+    Only what floe-lineage can show it wrote is changed: a torn last line that starts as a JSON
+    object and is not a whole one (a write cut short) is cut, a whole JSON object missing only
+    its newline gets it. A file whose last line is not a JSON object (a file of another kind,
+    reached through a symlink or a wrong path) raises ``NotAnEventsFile`` and is left whole."""
     size = os.fstat(fd).st_size
-    if size == 0 or _read_at(fd, 1, size - 1) == b"\n":
+    if size == 0:
         return 0
-    end = size
+    if _read_at(fd, 1, size - 1) == b"\n":
+        if not _is_object(_line_before(fd, size)):
+            raise _not_events(path)
+        return 0
+    start = _line_start(fd, size)
+    tail = _read_at(fd, size - start, start)
+    if _is_object(tail):
+        os.write(fd, b"\n")  # a whole event but for its newline: kept
+        return 0
+    if not tail.startswith(b"{") or (start > 0 and not _is_object(_line_before(fd, start))):
+        raise _not_events(path)
+    os.ftruncate(fd, start)
+    _log.warning("removed a torn line of %d bytes at the end of %s", size - start, path)
+    return size - start
+
+
+def _line_start(fd: int, end: int) -> int:
+    """Where the line that ends at ``end`` (exclusive; a newline or the end of file) starts."""
     while end > 0:
         start = max(0, end - CHUNK)
         newline = _read_at(fd, end - start, start).rfind(b"\n")
         if newline >= 0:
-            end = start + newline + 1
-            break
+            return start + newline + 1
         end = start
-    os.ftruncate(fd, end)
-    _log.warning("removed a torn line of %d bytes at the end of %s", size - end, path)
-    return size - end
+    return 0
+
+
+def _line_before(fd: int, end: int) -> bytes:
+    """The whole line whose newline is the byte before ``end``."""
+    start = _line_start(fd, end - 1)
+    return _read_at(fd, end - 1 - start, start)
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _not_events(path: Path) -> NotAnEventsFile:
+    return NotAnEventsFile(
+        errno.EINVAL,
+        f"{path} does not look like a file of JSON events (its last line is not one):"
+        " floe-lineage appends only to such files and left it as it is",
+    )
 
 
 def _read_at(fd: int, size: int, offset: int) -> bytes:
