@@ -66,8 +66,11 @@ def test_a_file_that_is_not_an_events_file_is_left_whole_and_refused(
         events = tmp_path / "lineage" / "events.jsonl"
         events.parent.mkdir()
         events.symlink_to(other)
+    descriptors = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else 0
     emitter, warnings = emit(file_config(tmp_path, events), "START", "COMPLETE")
     assert other.read_bytes() == content
+    if descriptors:
+        assert len(os.listdir("/proc/self/fd")) == descriptors  # the refused file was closed
     assert (emitter.emitted, emitter.spooled, emitter.lost) == (0, 2, 0)
     refused = [w for w in warnings if "does not look like a file of JSON events" in w]
     assert len(refused) == 1, warnings

@@ -134,7 +134,11 @@ def open_for_append(path: Path, mode: int = SHARED) -> int:
     Call it under the lock of ``path``."""
     make_folder(path.parent, mode)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
-    repair_tail(fd, path)
+    try:
+        repair_tail(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
