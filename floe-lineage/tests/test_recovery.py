@@ -106,9 +106,8 @@ def test_a_wrong_shaped_journal_line_is_skipped_reported_and_compacted_away(
     config = file_config(tmp_path / "openlineage.yml", tmp_path / "events.jsonl")
     open_runs_and_exit(config, RUN_A)
     journal = tmp_path / ".lineage" / "open-runs.jsonl"
-    with journal.open("a") as out:
-        out.write(line + "\n")
-    open_runs_and_exit(config, RUN_B)
+    entry = journal.read_text()  # the same gone process opened RUN_B, after the bad line
+    journal.write_text(entry + line + "\n" + entry.replace(RUN_A, RUN_B))
     assert floe_lineage(["recover", "--config", str(config)]) == 0
     captured = capsys.readouterr()
     assert "closed 2 runs" in captured.out
