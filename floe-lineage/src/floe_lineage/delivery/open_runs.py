@@ -22,7 +22,6 @@ Contracts:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -148,17 +147,13 @@ class OpenRuns:
         """Turn the START line of ``run_id`` into a closed one by overwriting its first key
         (``{"open"`` becomes ``{"done"``) without growing the file; whether it was found."""
         needle = b'{"open": ' + json.dumps(run_id).encode() + b","
-        with self._journal.locked():
-            fd = os.open(self.path, os.O_RDWR)
-            try:
-                data = os.pread(fd, os.fstat(fd).st_size, 0)
-                line = b"\n" + data  # every line, the first too, follows a newline
-                at = line.find(b"\n" + needle)
-                if at < 0:
-                    return False
-                os.pwrite(fd, b'{"done"', at)  # ``at`` in ``line`` is the line's start in data
-            finally:
-                os.close(fd)
+        with self._journal.locked(), self.path.open("r+b") as journal:  # not appending
+            line = b"\n" + journal.read()  # every line, the first too, follows a newline
+            at = line.find(b"\n" + needle)
+            if at < 0:
+                return False
+            journal.seek(at)  # ``at`` in ``line`` is the line's start in the file
+            journal.write(b'{"done"')
         return True
 
     def _entry(self, event: Any, run_id: str) -> dict[str, Any]:
