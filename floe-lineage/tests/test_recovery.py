@@ -277,3 +277,20 @@ def test_an_orphans_abort_goes_where_its_start_went(tmp_path: Path, capsys):
     assert kinds(tmp_path / "a" / "events.jsonl") == [("START", RUN_A)]
     assert floe_lineage(["recover", "--config", str(config_a)]) == 0
     assert kinds(tmp_path / "a" / "events.jsonl") == [("START", RUN_A), ("ABORT", RUN_A)]
+
+
+@pytest.mark.parametrize("last", [b"5\n", b'"closed"\n', b"garbage without a newline"])
+def test_a_run_is_still_recorded_after_a_wrong_shaped_last_line(tmp_path: Path, last: bytes):
+    """The journal is floe-lineage's own file: a bad last line is left for recovery to skip,
+    never a reason to stop recording runs."""
+    config = file_config(tmp_path / "openlineage.yml", tmp_path / "events.jsonl")
+    open_runs_and_exit(config, RUN_A)
+    journal = tmp_path / ".lineage" / "open-runs.jsonl"
+    with journal.open("ab") as out:
+        out.write(last)
+    open_runs_and_exit(config, RUN_B)
+    lines = journal.read_bytes().splitlines()
+    assert lines[1] == last.rstrip(b"\n")  # kept as it was, for recovery to skip
+    assert json.loads(lines[2])["open"] == RUN_B
+    assert floe_lineage(["recover", "--config", str(config)]) == 0
+    assert kinds(tmp_path / "events.jsonl")[-2:] == [("ABORT", RUN_A), ("ABORT", RUN_B)]

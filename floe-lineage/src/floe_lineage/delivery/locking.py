@@ -6,7 +6,9 @@
 - ``append(fd, data)``: one ``O_APPEND`` write; a write cut short (a full disk) is truncated
   back, so the file holds whole lines only, and the error is raised.
 - ``repair_tail(fd)``: cuts a torn last line left by a process that died mid-write, and only
-  that: a file whose last line is not a JSON object is refused (``NotAnEventsFile``), whole.
+  that: a file whose last line is not a JSON object is refused (``NotAnEventsFile``), whole;
+  in floe-lineage's own files (``ours``: the spool, the journal) such a line is kept, ended
+  with a newline if it lacks one, for their readers to skip.
 - ``AppendingFile(path)``: all of the above for a writer that appends many times: the lock file
   and an appending descriptor stay open until ``close()``; the descriptor is opened again when
   another process replaced the file since.
@@ -78,9 +80,10 @@ class AppendingFile:
     the appending descriptor opened on first use and kept until ``close()`` (a later use opens
     them again)."""
 
-    def __init__(self, path: Path, mode: int = SHARED) -> None:
+    def __init__(self, path: Path, mode: int = SHARED, ours: bool = False) -> None:
         self.path = path
         self.mode = mode
+        self.ours = ours
         self._threads = threading.Lock()  # the file lock excludes other processes only
         self._lock: FileLock | None = None
         self._fd: int | None = None
@@ -120,7 +123,7 @@ class AppendingFile:
                 return self._fd
             os.close(self._fd)
             self._fd = None
-        self._fd = open_for_append(self.path, self.mode)
+        self._fd = open_for_append(self.path, self.mode, self.ours)
         return self._fd
 
 
@@ -129,13 +132,13 @@ def make_folder(folder: Path, mode: int = SHARED) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700 if mode & 0o077 == 0 else 0o777)
 
 
-def open_for_append(path: Path, mode: int = SHARED) -> int:
-    """A descriptor appending to ``path`` (created with its folder), its torn tail repaired.
-    Call it under the lock of ``path``."""
+def open_for_append(path: Path, mode: int = SHARED, ours: bool = False) -> int:
+    """A descriptor appending to ``path`` (created with its folder), its torn tail repaired
+    (``repair_tail``). Call it under the lock of ``path``."""
     make_folder(path.parent, mode)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
     try:
-        repair_tail(fd, path)
+        repair_tail(fd, path, ours)
     except BaseException:
         os.close(fd)
         raise
@@ -156,18 +159,20 @@ class NotAnEventsFile(OSError):
     """The file does not look like one floe-lineage appends to: left as it is."""
 
 
-def repair_tail(fd: int, path: Path) -> int:
+def repair_tail(fd: int, path: Path, ours: bool = False) -> int:
     """Make the file ready for appending whole lines; returns the number of bytes removed.
 
     Only what floe-lineage can show it wrote is changed: a torn last line that starts as a JSON
     object and is not a whole one (a write cut short) is cut, a whole JSON object missing only
     its newline gets it. A file whose last line is not a JSON object (a file of another kind,
-    reached through a symlink or a wrong path) raises ``NotAnEventsFile`` and is left whole."""
+    reached through a symlink or a wrong path) raises ``NotAnEventsFile`` and is left whole,
+    unless the file is ``ours`` (a path only floe-lineage writes): then the line is kept and
+    ended, for the file's reader to skip."""
     size = os.fstat(fd).st_size
     if size == 0:
         return 0
     if _read_at(fd, 1, size - 1) == b"\n":
-        if not _is_object(_line_before(fd, size)):
+        if not ours and not _is_object(_line_before(fd, size)):
             raise _not_events(path)
         return 0
     start = _line_start(fd, size)
@@ -175,7 +180,11 @@ def repair_tail(fd: int, path: Path) -> int:
     if _is_object(tail):
         os.write(fd, b"\n")  # a whole event but for its newline: kept
         return 0
-    if not tail.startswith(b"{") or (start > 0 and not _is_object(_line_before(fd, start))):
+    before_is_ours = ours or start == 0 or _is_object(_line_before(fd, start))
+    if not tail.startswith(b"{") or not before_is_ours:
+        if ours:
+            os.write(fd, b"\n")  # not a partial event: kept as it is, for the reader to skip
+            return 0
         raise _not_events(path)
     os.ftruncate(fd, start)
     _log.warning("removed a torn line of %d bytes at the end of %s", size - start, path)

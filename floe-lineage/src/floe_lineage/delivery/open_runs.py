@@ -95,7 +95,7 @@ class OpenRuns:
         self.destination = destination
         self._me = this_process()
         self._processes = processes or LocalProcesses()
-        self._journal = AppendingFile(path, mode=PRIVATE)
+        self._journal = AppendingFile(path, mode=PRIVATE, ours=True)
 
     def record(self, event: Any) -> None:
         """Note a START as open, a terminal event as closing its run; others change nothing."""

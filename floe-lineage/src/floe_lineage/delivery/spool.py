@@ -36,7 +36,7 @@ class Spool:
     def add(self, event: Any) -> None:
         """Append ``event``; raises ``OSError`` (nothing written) when it cannot."""
         with exclusive(self.path, PRIVATE):
-            fd = open_for_append(self.path, PRIVATE)
+            fd = open_for_append(self.path, PRIVATE, ours=True)
             try:
                 append(fd, event_line(event))
             finally:
