@@ -128,6 +128,30 @@ INVALID = {
         {"project_name": "Ok", "floe_owner": 'the "data" team'},
         "floe_owner must be a single line without double quotes or backslashes",
     ),
+    "project_name with a trailing newline": (
+        {"project_name": "Ok\n"},
+        "project_name must start with a letter and contain only letters, digits, spaces, "
+        "'-' or '_' (got 'Ok\n')",
+    ),
+    "package_name with a trailing newline": (
+        {"project_name": "Ok", "package_name": "abc\n"},
+        "package_name must be a valid Python identifier: letters, digits and '_', "
+        "not starting with a digit (got 'abc\n')",
+    ),
+    "package_name shadows abc of the standard library": (
+        {"project_name": "Ok", "package_name": "abc"},
+        SHADOWS.format("abc"),
+    ),
+    "lineage_namespace with a trailing newline": (
+        {"project_name": "Ok", "lineage_namespace": "abc\n"},
+        "lineage_namespace must start with a letter or digit and contain only letters, digits, "
+        "'.', '_', ':', '/' or '-' (got 'abc\n')",
+    ),
+    "lineage_producer with a trailing newline": (
+        {"project_name": "Ok", "lineage_producer": "https://example.com/x\n"},
+        "lineage_producer must be an absolute URI such as https://github.com/acme/ok "
+        "(got 'https://example.com/x\n')",
+    ),
     "lineage_transport not offered": (
         {"project_name": "Ok", "lineage_transport": "kafka"},
         "Invalid choice for 'lineage_transport': 'kafka' is not in ['file', 'console', 'http']",

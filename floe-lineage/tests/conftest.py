@@ -193,6 +193,8 @@ class Backend:
         self.delay = 0.3
         self.events: list[dict[str, Any]] = []
         self.requests = 0
+        self.paths: list[str] = []
+        """The path and query string of every request."""
         self.authorization: set[str] = set()
         self.released = threading.Event()
         backend = self
@@ -201,6 +203,7 @@ class Backend:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 backend.requests += 1
+                backend.paths.append(self.path)
                 backend.authorization.add(self.headers.get("Authorization", ""))
                 if backend.mode == "hang":
                     backend.released.wait(30)

@@ -24,6 +24,7 @@ from floe_lineage.dbt.source_code import git_checkout
 from floe_lineage.delivery.emitter import LineageEmitter, redact
 from floe_lineage.delivery.file_transport import AppendingFileTransport
 from floe_lineage.delivery.open_runs import OpenRuns
+from floe_lineage.delivery.processes import Process
 from floe_lineage.delivery.spool import Spool
 from floe_lineage.tools.check import TERMINAL, open_runs
 from floe_lineage.tools.cli import main as floe_lineage
@@ -175,11 +176,11 @@ def test_the_open_runs_journal_kept_open_follows_another_process_compacting_it(t
     (replaces the file) meanwhile, what it records next goes into the new journal."""
     journal = tmp_path / ".lineage" / "open-runs.jsonl"
     mine, other = OpenRuns(journal), OpenRuns(journal)
-    other._me = ("another-host", 1, None)  # its runs are not judged from this machine
+    other._me = Process("another-host", 1, None, None, None)  # its runs are not judged here
     other.record(node_event("START", "a0a0a0a0-0000-4000-8000-000000000001"))
     mine.record(node_event("START", "b0b0b0b0-0000-4000-8000-000000000002"))
     first = journal.stat().st_ino
-    assert other.close_orphans(lambda event: None) == []  # compacts: a new file
+    assert other.close_orphans(lambda event: None).closed == []  # compacts: a new file
     assert journal.stat().st_ino != first
     mine.record(node_event("COMPLETE", "b0b0b0b0-0000-4000-8000-000000000002"))
     entries = [json.loads(line) for line in journal.read_text().splitlines()]

@@ -7,6 +7,10 @@ being run, then ``~/.openlineage/openlineage.yml``. Values may reference environ
 secrets such as API keys belong there, never in the file.
 A relative file-transport path is resolved against the folder of the config file.
 
+A query string in an HTTP transport's ``url`` (``?api_key=...``) is moved onto its ``endpoint``,
+so it is sent with every request (the client would drop it when joining the two); its values,
+and a URL's password, count as secrets to redact.
+
 Delivery defaults for HTTP transports (each can be set in the file): ``timeout`` (0.8 s) bounds
 each request, in all, not only between bytes (``null`` cannot lift that bound), and
 ``retry.total`` is 0, because undelivered events are spooled and replayed instead of retried
@@ -17,16 +21,21 @@ file and the key.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import yaml
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport import Transport, get_default_factory
+
+from .locking import PRIVATE, SHARED, make_folder
 
 DEFAULT_DELIVERY_TIMEOUT = 0.8
 DEFAULT_DELIVERY_BUDGET = 2.0
@@ -34,6 +43,10 @@ DEFAULT_DELIVERY_BUDGET = 2.0
 AUTH_TYPES = ("api_key", "jwt", "oauth2")
 DOTTED_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+NOT_WHERE = frozenset(
+    {"timeout", "retry", "auth", "compression", "custom_headers", "verify", "append", "adapter"}
+)
+"""Transport settings that say how events are sent, not where: left out of ``destination``."""
 
 
 class LineageConfigError(ValueError):
@@ -60,6 +73,25 @@ class LineageConfig:
     def open_runs_file(self) -> Path:
         """Where the runs this machine opened and has not closed yet are recorded."""
         return self.home / ".lineage" / "open-runs.jsonl"
+
+    @property
+    def destination(self) -> str:
+        """A key of where events go (a digest of the transport settings that say where, or of
+        the ``OPENLINEAGE_*`` variables that do when no file is used): the journal of open runs
+        aborts a run only through a configuration of the same destination as its START."""
+        if self.path is not None:
+            where: Any = _where(self.client_config.get("transport", {}))
+        else:
+            where = sorted(
+                (name, value)
+                for name, value in os.environ.items()
+                if (name in ("OPENLINEAGE_URL", "OPENLINEAGE_ENDPOINT")
+                    or name.startswith("OPENLINEAGE__TRANSPORT"))
+                and not SECRET_NAME.search(name)
+                and not any(part in name for part in ("TIMEOUT", "RETRY", "COMPRESSION"))
+            )  # fmt: skip
+        encoded = json.dumps(where, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
 
     @property
     def delivery_deadline(self) -> float | None:
@@ -130,8 +162,18 @@ def resolve_config(
         value
         for name, value in os.environ.items()
         if name.startswith("OPENLINEAGE") and SECRET_NAME.search(name) and value
-    )
+    ) + tuple(url_secrets(os.environ.get("OPENLINEAGE_URL")))
     return LineageConfig(None, {}, secrets, project_root or Path.cwd())
+
+
+def url_secrets(url: Any) -> list[str]:
+    """The parts of ``url`` to redact: its password and its query string's values."""
+    if not isinstance(url, str) or not url:
+        return []
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    found = [parts.password or "", parts.query]
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return [secret for secret in found if len(secret) > 2]
 
 
 def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) -> LineageConfig:
@@ -148,6 +190,7 @@ def load_config(path: Path, delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT) 
     secrets: list[str] = []
     config = _expand(loaded, path, secrets)
     for where, transport in _located(config["transport"], "transport", path):
+        secrets += url_secrets(transport.get("url"))
         _prepare(transport, f"{path}: {where}", path, delivery_timeout)
     return LineageConfig(path, config, tuple(s for s in secrets if s), path.parent)
 
@@ -172,6 +215,18 @@ def _env(match: re.Match[str], path: Path, secrets: list[str]) -> str:
     value = os.environ.get(name, "") if default is None else os.environ.get(name) or default
     if SECRET_NAME.search(name):
         secrets.append(value)
+    return value
+
+
+def _where(value: Any) -> Any:
+    """``value`` (a transport's settings) without the ``NOT_WHERE`` keys, at every depth."""
+    if isinstance(value, dict):
+        return {k: _where(v) for k, v in value.items() if k not in NOT_WHERE}
+    if isinstance(value, list):
+        return [_where(v) for v in value]
+    if isinstance(value, str) and "://" in value:  # credentials may rotate, not the place
+        parts = urlsplit(value)
+        return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
     return value
 
 
@@ -234,6 +289,12 @@ def _prepare(transport: dict[str, Any], at: str, path: Path, delivery_timeout: f
 
 
 def _prepare_http(transport: dict[str, Any], at: str, delivery_timeout: float) -> None:
+    url = transport.get("url")
+    if isinstance(url, str) and "?" in url:  # urljoin(url, endpoint) would drop the query
+        url, _, query = url.partition("?")
+        endpoint = str(transport.get("endpoint", "api/v1/lineage"))
+        transport["url"] = url
+        transport["endpoint"] = endpoint + ("&" if "?" in endpoint else "?") + query.split("#")[0]
     timeout = transport.setdefault("timeout", delivery_timeout)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
@@ -260,8 +321,9 @@ def _writable_file(transport: dict[str, Any], at: str, path: Path) -> Path:
     log_file = Path(transport["log_file_path"]).expanduser()
     if not log_file.is_absolute():
         log_file = path.parent / log_file
+    private = log_file.parent == path.parent / ".lineage"  # the spool's folder: 0o700
     try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(log_file.parent, PRIVATE if private else SHARED)
     except OSError as exc:
         raise LineageConfigError(
             f"{at}: cannot create the folder of log_file_path {log_file}: {exc.strerror or exc}"

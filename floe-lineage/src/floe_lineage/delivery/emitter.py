@@ -45,7 +45,7 @@ from .config import (
     lineage_disabled,
     resolve_config,
 )
-from .open_runs import OpenRuns
+from .open_runs import OpenRuns, Recovery
 from .spool import Spool
 
 _log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ URL_PARTS = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]*@)?"
     r"(?P<rest>[^\s?#'\"]*)(?P<query>\?[^\s#'\"]*)?"
 )
+QUERY = re.compile(r"\?[^\s#'\"?]*=[^\s#'\"]*")
+"""A query string in any shape of URL (``/api?key=v``, ``host/api?key=v``: urllib3's and the
+client's messages name URLs without their scheme)."""
 
 
 class Logger(Protocol):
@@ -131,7 +134,7 @@ class LineageEmitter:
                 strict=strict,
                 log=log,
                 spool=Spool(config.spool_file),
-                open_runs=OpenRuns(config.open_runs_file),
+                open_runs=OpenRuns(config.open_runs_file, config.destination),
                 secrets=config.secrets,
                 deadline=config.delivery_deadline or delivery_timeout,
                 budget=delivery_budget,
@@ -213,12 +216,19 @@ class LineageEmitter:
             raise error
 
     def close_orphans(self) -> int:
-        """ABORT the runs a killed process left open (see ``open_runs``); how many."""
+        """ABORT the runs a killed process left open (see ``open_runs``); how many. Lines of
+        the journal that are not entries are reported in one warning (and dropped)."""
         if self.open_runs is None or self._client is None:
             return 0
-        closed = []
+        recovery = Recovery()
         with self.guard("closing the runs a killed process left open"):
-            closed = self.open_runs.close_orphans(self.emit)
+            recovery = self.open_runs.close_orphans(self.emit)
+        closed = recovery.closed
+        if recovery.skipped:
+            self.warn(
+                f"OpenLineage: skipped {recovery.skipped} lines of {self.open_runs.path} that are"
+                " not journal entries (torn, edited or written by something else); removed"
+            )
         if closed:
             self.warn(
                 f"OpenLineage: closed {len(closed)} runs left open by a process that is gone"
@@ -328,10 +338,11 @@ class LineageEmitter:
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` without the given secret values, URL credentials (userinfo) or query strings."""
-    for secret in secrets:
+    """``text`` without the given secret values, URL credentials (userinfo) or query strings
+    (of URLs with a scheme, and ``?name=value...`` wherever it stands)."""
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return URL_PARTS.sub(
+    text = URL_PARTS.sub(
         lambda m: (
             m["scheme"]
             + ("***@" if m["userinfo"] else "")
@@ -340,3 +351,4 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         ),
         text,
     )
+    return QUERY.sub("?***", text)

@@ -3,18 +3,27 @@
 A process killed outright (``kill -9``, the OOM killer, a process group stopped by systemd or
 Kubernetes) cannot send the terminal events of the runs it had started. Every START an emitter
 sends is recorded in a JSON-lines journal beside the spool (``.lineage/open-runs.jsonl``) with
-the process that sent it, and every terminal event closes it. ``close_orphans`` (the start of
-every dbt invocation, and ``floe-lineage recover``) sends one ABORT, with a message saying why,
-for each run whose process is gone, and compacts the journal to the runs still open.
+the process that sent it (``processes``) and the destination it went to, and every terminal
+event closes it. ``close_orphans`` (the start of every dbt invocation, and ``floe-lineage
+recover``) sends one ABORT, with a message saying why, for each run of its own destination
+whose process is certainly gone, and compacts the journal to the runs still open.
+
+Contracts:
+
+- an ABORT goes to the destination of its START: runs recorded for another destination (two
+  configurations in one folder) are left to an emitter of that destination;
+- a run whose terminal event was recorded is never aborted: when the journal cannot grow (a
+  full disk), the run's own START line is marked closed in place (``"open"`` becomes
+  ``"done"``, same size), which needs no new space;
+- a line that is not a journal entry (torn by a full disk, edited, written by something else)
+  is skipped and counted; the rest is recovered, and compacting the journal drops it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -23,9 +32,11 @@ from typing import Any
 from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 
 from ..openlineage import facets
-from .locking import AppendingFile, replace
+from .locking import PRIVATE, AppendingFile, replace
+from .processes import LocalProcesses, Process, ProcessTable, certainly_gone, this_process
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
+_TEXT_KEYS = ("open", "namespace", "name", "producer", "host")
 
 
 @dataclass(frozen=True)
@@ -59,14 +70,32 @@ class OpenRun:
         )
 
 
-class OpenRuns:
-    """The journal of open runs at ``path`` (created on first use), kept open from the first
-    record to ``close()``."""
+@dataclass
+class Recovery:
+    """What ``close_orphans`` did."""
 
-    def __init__(self, path: Path) -> None:
+    closed: list[OpenRun] = field(default_factory=list)
+    """The runs it sent an ABORT for."""
+    skipped: int = 0
+    """Lines of the journal that were not journal entries (dropped from it)."""
+
+
+class OpenRuns:
+    """The journal of open runs at ``path`` (created on first use, ``PRIVATE``), kept open
+    from the first record to ``close()``, for the events sent to ``destination`` (a key of the
+    configuration's transport: see ``LineageConfig.destination``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        destination: str | None = None,
+        processes: ProcessTable | None = None,
+    ) -> None:
         self.path = path
-        self._me = _this_process()
-        self._journal = AppendingFile(path)
+        self.destination = destination
+        self._me = this_process()
+        self._processes = processes or LocalProcesses()
+        self._journal = AppendingFile(path, mode=PRIVATE, ours=True)
 
     def record(self, event: Any) -> None:
         """Note a START as open, a terminal event as closing its run; others change nothing."""
@@ -78,36 +107,54 @@ class OpenRuns:
             entry = {"closed": run_id}
         else:
             return
-        self._journal.append(json.dumps(entry).encode() + b"\n")
+        try:
+            self._journal.append(json.dumps(entry).encode() + b"\n")
+        except OSError:
+            if kind in TERMINAL and self._mark_closed_in_place(run_id):
+                return
+            raise
 
     def close(self) -> None:
         """Close the journal's descriptors (a later record opens them again)."""
         self._journal.close()
 
-    def close_orphans(self, emit: Callable[[Any], None]) -> list[OpenRun]:
-        """ABORT every open run of a process that is gone, through ``emit``, and keep only the
-        others in the journal. Returns the runs closed."""
+    def close_orphans(self, emit: Callable[[Any], None]) -> Recovery:
+        """ABORT, through ``emit``, every open run of this destination whose process is
+        certainly gone, and keep only the others in the journal."""
+        recovery = Recovery()
         if not self.path.exists():
-            return []
+            return recovery
         with self._journal.locked():
-            still_open: dict[str, dict[str, Any]] = {}
-            for line in self.path.read_bytes().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line torn by a full disk: nothing to recover from it
-                if "closed" in entry:
-                    still_open.pop(entry["closed"], None)
-                elif "open" in entry:
-                    still_open[entry["open"]] = entry
-            orphans = [_run(e) for e in still_open.values() if not self._alive(e)]
-            for orphan in orphans:
-                still_open.pop(orphan.run_id)
-            replace(self.path, "".join(json.dumps(e) + "\n" for e in still_open.values()).encode())
+            still_open, recovery.skipped = _read_journal(self.path.read_bytes())
+            for run_id, entry in list(still_open.items()):
+                if self._mine(entry) and certainly_gone(_process(entry), self._me, self._processes):
+                    recovery.closed.append(_run(entry))
+                    del still_open[run_id]
+            content = "".join(json.dumps(e) + "\n" for e in still_open.values())
+            replace(self.path, content.encode(), mode=PRIVATE)
         now = datetime.now(timezone.utc)
-        for orphan in orphans:  # outside the lock: emitting records the ABORT in the journal
+        for orphan in recovery.closed:  # outside the lock: emitting records the ABORT
             emit(orphan.abort_event(now))
-        return orphans
+        return recovery
+
+    def _mine(self, entry: dict[str, Any]) -> bool:
+        """Whether ``entry``'s START went to this journal's destination (entries of 0.2.2,
+        without one, are taken as this destination's, as 0.2.2 did)."""
+        recorded = entry.get("to")
+        return recorded is None or self.destination is None or recorded == self.destination
+
+    def _mark_closed_in_place(self, run_id: str) -> bool:
+        """Turn the START line of ``run_id`` into a closed one by overwriting its first key
+        (``{"open"`` becomes ``{"done"``) without growing the file; whether it was found."""
+        needle = b'{"open": ' + json.dumps(run_id).encode() + b","
+        with self._journal.locked(), self.path.open("r+b") as journal:  # not appending
+            line = b"\n" + journal.read()  # every line, the first too, follows a newline
+            at = line.find(b"\n" + needle)
+            if at < 0:
+                return False
+            journal.seek(at)  # ``at`` in ``line`` is the line's start in the file
+            journal.write(b'{"done"')
+        return True
 
     def _entry(self, event: Any, run_id: str) -> dict[str, Any]:
         job = _get(event, "job")
@@ -118,28 +165,59 @@ class OpenRuns:
             "name": _get(job, "name"),
             "producer": _get(event, "producer"),
             "parent": _parent_tuple(parent) if parent is not None else None,
-            "host": self._me[0],
-            "pid": self._me[1],
-            "process_start": self._me[2],
+            "host": self._me.host,
+            "pid": self._me.pid,
+            "process_start": f"{self._me.boot or ''}:{self._me.start}" if self._me.start else None,
+            "pid_ns": self._me.pid_namespace,
+            "to": self.destination,
             "started": _value(_get(event, "eventTime")),
         }
 
-    def _alive(self, entry: dict[str, Any]) -> bool:
-        """Whether the process that opened ``entry`` may still close it: another host's
-        processes are not ours to judge."""
-        if entry.get("host") != self._me[0]:
-            return True
-        pid = int(entry.get("pid", 0))
-        if pid == self._me[1] and entry.get("process_start") == self._me[2]:
-            return True
+
+def _read_journal(data: bytes) -> tuple[dict[str, dict[str, Any]], int]:
+    """The entries of runs still open, by run id, and how many lines were not entries."""
+    still_open: dict[str, dict[str, Any]] = {}
+    skipped = 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass  # another user's live process
-        started = entry.get("process_start")
-        return started is None or started == _process_start(pid)
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if _is_open_entry(entry):
+            still_open[entry["open"]] = entry
+        elif isinstance(entry, dict) and isinstance(entry.get("closed"), str):
+            still_open.pop(entry["closed"], None)
+        elif not (isinstance(entry, dict) and isinstance(entry.get("done"), str)):
+            skipped += 1
+    return still_open, skipped
+
+
+def _is_open_entry(entry: Any) -> bool:
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in _TEXT_KEYS):
+        return False
+    pid, parent = entry.get("pid"), entry.get("parent")
+    return (
+        isinstance(pid, int)
+        and not isinstance(pid, bool)
+        and (parent is None or (isinstance(parent, list) and len(parent) == 6))
+        and all(
+            entry.get(key) is None or isinstance(entry[key], str)
+            for key in ("process_start", "pid_ns", "to", "started")
+        )
+    )
+
+
+def _process(entry: dict[str, Any]) -> Process:
+    boot, _, start = (entry.get("process_start") or "").rpartition(":")
+    return Process(
+        host=entry["host"],
+        pid=entry["pid"],
+        boot=boot or None,
+        pid_namespace=entry.get("pid_ns"),
+        start=start or None,
+    )
 
 
 def _run(entry: dict[str, Any]) -> OpenRun:
@@ -167,21 +245,6 @@ def _parent_tuple(parent: Any) -> list[str]:
         _get(_get(root, "job"), "name"),
         _get(_get(root, "run"), "runId"),
     ]
-
-
-def _this_process() -> tuple[str, int, str | None]:
-    return socket.gethostname(), os.getpid(), _process_start(os.getpid())
-
-
-def _process_start(pid: int) -> str | None:
-    """When process ``pid`` started, as the kernel counts it (Linux), so a reused pid is not
-    taken for the process that opened a run; None where /proc cannot tell."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
 
 
 def _get(value: Any, key: str) -> Any:

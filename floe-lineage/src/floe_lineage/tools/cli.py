@@ -21,7 +21,7 @@ from typing import Any
 
 from ..delivery.config import LineageConfigError, resolve_config
 from ..delivery.emitter import LineageEmitter, redact
-from ..delivery.spool import Spool
+from ..delivery.replay import DEFAULT_REPLAY_DEADLINE, Stopped, replay
 from .check import RECOVER_HINT, check_run, open_runs, runs_of
 from .events_file import read_events
 from .manifest_lookup import find_manifest
@@ -58,12 +58,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         " there the one dagster-dbt wrote for the run, else target/manifest.json)",
     )
     report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
-    command("replay", "send the spooled (undelivered) events")
+    replay = command("replay", "send the spooled (undelivered) events")
+    replay.add_argument(
+        "--deadline",
+        type=float,
+        default=DEFAULT_REPLAY_DEADLINE,
+        help=f"seconds the replay may take in all (default: {DEFAULT_REPLAY_DEADLINE:g})",
+    )
     command("recover", "ABORT the runs a killed process left open")
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
-            return replay_spool(args.config)
+            return replay_spool(args.config, args.deadline)
         if args.command == "recover":
             return recover(args.config)
         path = args.events or configured_events_file(args.config)
@@ -130,24 +136,40 @@ def check_events(
     return 0 if report.ok and not invalid and not left_open else 1
 
 
-def replay_spool(config_path: Path | None) -> int:
-    """Send the spool's events in order; exit 0 when the spool is empty afterwards."""
+def replay_spool(config_path: Path | None, deadline: float = DEFAULT_REPLAY_DEADLINE) -> int:
+    """Send the spool's events in order within ``deadline`` seconds, stopping at the first
+    dead-looking backend; exit 0 when the spool is empty afterwards, else 1."""
     config = resolve_config(Path.cwd(), config_path)
-    transport = config.transport()
-    spool = Spool(config.spool_file)
-    sent, left, failure = spool.drain(transport.emit)
-    transport.close()
-    print(f"replayed {sent} events from {spool.path}; {left} still spooled")
-    if failure is not None:
-        message = redact(f"{type(failure).__name__}: {failure}", config.secrets)
+    done = replay(config, deadline)
+    print(f"replayed {done.sent} events from {config.spool_file}; {done.left} still spooled")
+    if isinstance(done.stopped, Stopped):
+        print(f"error: stopped: {done.stopped}; run replay again later", file=sys.stderr)
+    elif done.stopped is not None:
+        message = redact(f"{type(done.stopped).__name__}: {done.stopped}", config.secrets)
         print(f"error: delivery failed: {message}", file=sys.stderr)
-    return 0 if left == 0 else 1
+    return 0 if done.left == 0 else 1
+
+
+class _Stderr:
+    """The emitter's warnings, printed as they come."""
+
+    def warning(self, msg: str, *args: Any) -> None:
+        print(msg % args if args else msg, file=sys.stderr)
 
 
 def recover(config_path: Path | None) -> int:
-    """ABORT the runs recorded open by processes that are gone; 0 unless it failed."""
-    with LineageEmitter.configure(Path.cwd(), config_path=config_path, strict=True) as emitter:
-        closed = emitter.close_orphans()
+    """ABORT the runs recorded open by processes that are gone; 0 unless it failed, else the
+    error is printed (an ABORT that could not be delivered is in the spool) and 2."""
+    try:
+        with LineageEmitter.configure(
+            Path.cwd(), config_path=config_path, strict=True, log=_Stderr()
+        ) as emitter:
+            closed = emitter.close_orphans()
+    except LineageConfigError:
+        raise
+    except Exception as exc:  # a transport's own errors are of any type
+        print(f"error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return 2
     print(f"closed {closed} runs left open by a process that is gone")
     return 0
 
