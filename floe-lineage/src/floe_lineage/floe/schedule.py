@@ -83,4 +83,6 @@ def schedule_of(spec: Mapping[str, Any]) -> Schedule | None:
     product = metadata.get("name") if isinstance(metadata, Mapping) else None
     if not isinstance(product, str) or not product:
         raise FloeSpecError("a floe.yaml with a schedule needs metadata.name (the product)")
-    return Schedule(product=product, cron=" ".join(cron.split()), timezone=timezone, enabled=enabled)
+    return Schedule(
+        product=product, cron=" ".join(cron.split()), timezone=timezone, enabled=enabled
+    )
