@@ -6,6 +6,8 @@
 - ``nox -s slow``: the ``slow`` tier (fault injection, PostgreSQL, other Pythons); CI runs it.
 - ``nox -s lint``: ruff over this repository, floe-lineage and a freshly generated project.
 - ``nox -s floe_core``: generated floe.yaml files validated by the published floe-core.
+- ``nox -s floe``: a generated project, unchanged, under floe's own runtime beside ours (its own
+  ``nox -s floe``).
 
 Every session works in its own fresh virtualenv (uv when available) and renders projects into
 temporary folders, never into this repository.
@@ -128,6 +130,28 @@ def floe_core(session: nox.Session) -> None:
     not part of ``tests``; CI runs it."""
     session.install(COPIER, "pytest>=8", "floe-core", f"{LIBRARY}[duckdb]")
     session.run("pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV)
+
+
+@nox.session
+def floe(session: nox.Session) -> None:
+    """A project rendered with the defaults runs its own ``nox -s floe``, as its user would:
+    floe's published packages (floe-core, floe-orchestrator-dagster, floe-compute-duckdb,
+    floe-dbt-core, floe-lineage-marquez) compile its floe.yaml and manifest.yaml and run it
+    under floe's own Dagster runtime, and it runs under ours; both must succeed and build the
+    same dbt nodes. Heavy (two virtualenvs), so it is not part of ``tests``; CI runs it.
+    floe-lineage comes from the pinned commit when the checkout has no uncommitted change,
+    else from this working tree (``UV_OVERRIDE``)."""
+    session.install(COPIER, "nox[uv]")
+    with tempfile.TemporaryDirectory(prefix="floe-runtime-") as scratch:
+        project = render(session, Path(scratch) / "floe-demo", project_name="Floe Demo")
+        env = dict(ENV)
+        if not committed():
+            session.warn("uncommitted changes: floe-lineage comes from this working tree")
+            override = Path(scratch) / "overrides.txt"
+            override.write_text(f"floe-lineage @ {LIBRARY.as_uri()}\n")
+            env["UV_OVERRIDE"] = str(override)
+        with session.chdir(project):
+            session.run("nox", "-s", "floe", *session.posargs, env=env)
 
 
 @nox.session

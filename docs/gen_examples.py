@@ -48,7 +48,9 @@ PROJECT_NAME = "My Data Platform"
 REMOTE = "https://github.com/example/my-data-platform.git"
 JOB = "__ASSET_JOB"
 """The Dagster job of the runs: the implicit asset job, which ``dg launch --assets`` runs."""
-STEP_OP = "floe"
+DBT_PROJECT = "my_data_platform"
+"""The dbt project's name: floe's name for the product, the slug with '_' (``dbt_project.yml``)."""
+STEP_OP = DBT_PROJECT
 """The op that runs dbt: dagster-dbt names it after the dbt project (``dbt_project.yml``)."""
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 KINDS = ("step", "seed", "model", "snapshot", "test")
@@ -452,14 +454,14 @@ def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> N
     examples = {
         "step-start": (pick(ok, step, "START"), [], "+"),
         "step-complete": (pick(ok, step, "COMPLETE"), [], ""),
-        "model-start": (pick(ok, "model.floe.customers", "START"), [], ""),
+        "model-start": (pick(ok, f"model.{DBT_PROJECT}.customers", "START"), [], ""),
         "model-complete": (
-            pick(ok, "model.floe.customers", "COMPLETE"),
+            pick(ok, f"model.{DBT_PROJECT}.customers", "COMPLETE"),
             ["job/facets/sql", "job/facets/sourceCodeLocation"],
             "",
         ),
         "model-facts": (
-            facts(ok, "model.floe.customers"),
+            facts(ok, f"model.{DBT_PROJECT}.customers"),
             [
                 "outputs/0/facets/columnLineage",
                 "outputs/0/facets/schema",
@@ -469,31 +471,31 @@ def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> N
             "",
         ),
         "seed-facts": (
-            facts(ok, "seed.floe.raw_orders"),
+            facts(ok, f"seed.{DBT_PROJECT}.raw_orders"),
             ["outputs/0/outputFacets/outputStatistics", "outputs/0/facets/schema"],
             "",
         ),
         "snapshot-facts": (
-            facts(ok, "snapshot.floe.customers_snapshot"),
+            facts(ok, f"snapshot.{DBT_PROJECT}.customers_snapshot"),
             ["outputs/0/outputFacets/outputStatistics"],
             "",
         ),
         "test-complete": (
-            pick(ok, "test.floe.unique_stg_customers_customer_id", "COMPLETE"),
+            pick(ok, f"test.{DBT_PROJECT}.unique_stg_customers_customer_id", "COMPLETE"),
             ["inputs/0/inputFacets/dataQualityAssertions"],
             "",
         ),
         "model-fail": (
-            pick(failing, "model.floe.stg_orders", "FAIL"),
+            pick(failing, f"model.{DBT_PROJECT}.stg_orders", "FAIL"),
             ["run/facets/errorMessage"],
             "",
         ),
         "test-fail": (
-            pick(failing, "test.floe.unique_stg_payments_payment_id", "FAIL"),
+            pick(failing, f"test.{DBT_PROJECT}.unique_stg_payments_payment_id", "FAIL"),
             ["run/facets/errorMessage", "inputs/0/inputFacets/dataQualityAssertions"],
             "",
         ),
-        "model-abort": (pick(failing, "model.floe.orders", "ABORT"), [], ""),
+        "model-abort": (pick(failing, f"model.{DBT_PROJECT}.orders", "ABORT"), [], ""),
         "step-fail": (
             pick(failing, failing[0]["job"]["name"], "FAIL"),
             ["run/facets/errorMessage"],

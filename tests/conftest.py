@@ -33,9 +33,10 @@ QUESTIONS = (
     "lineage_transport",
     "floe_spec",
     "floe_owner",
+    "floe_manifest",
 )
 # Asked only when another answer says so: question -> (question, the answer that asks it).
-ASKED_WHEN = {"floe_owner": ("floe_spec", True)}
+ASKED_WHEN = {"floe_owner": ("floe_spec", True), "floe_manifest": ("floe_spec", True)}
 
 # Named sets of answers. "defaults" gives only the required project name; "console" and "http"
 # answer every question they are asked with a non-default value (between them, every question);
@@ -62,6 +63,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "lineage_producer": "git+ssh://git.example.com/zed/lake.git",
         "lineage_transport": "http",
         "floe_owner": "lake-team@zed.example",
+        "floe_manifest": False,
     },
     "py310": {
         "project_name": "Old Timer",
@@ -95,7 +97,7 @@ DERIVED: dict[str, dict[str, Any]] = {
     },
 }
 # Defaults that do not depend on the project name.
-DEFAULTS: dict[str, Any] = {"floe_spec": True, "floe_owner": ""}
+DEFAULTS: dict[str, Any] = {"floe_spec": True, "floe_owner": "", "floe_manifest": True}
 # The project slug (pyproject name) copier computes from each project name.
 SLUGS = {
     "Floe Defaults": "floe-defaults",
@@ -103,6 +105,8 @@ SLUGS = {
     "Acme Flow": "acme-flow",
     "Zed-Lake 2": "zed-lake-2",
 }
+# The dbt project (and profile) name: floe's dbt_project_name of the slug.
+DBT_NAMES = {slug: slug.replace("-", "_") for slug in SLUGS.values()}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -214,11 +218,11 @@ def rendered_path(template_file: str, values: dict[str, Any]) -> str | None:
     when its name is ``{% if answer %}name{% endif %}`` and the answer is false."""
     path = re.sub(
         r"\{%\s*if\s+(\w+)\s*%\}(.*?)\{%\s*endif\s*%\}",
-        lambda m: m.group(2) if values[m.group(1)] else "",
+        lambda m: m.group(2) if values.get(m.group(1)) else "",  # not asked: false
         template_file,
     )
-    if path.endswith("/") or not Path(path).name.removesuffix(".jinja"):
-        return None
+    if any(not part for part in path.removesuffix(".jinja").split("/")):
+        return None  # a file or a folder whose name renders empty: not rendered
     path = re.sub(
         r"\{\{\s*(\w+(?:\.\w+)*)\s*\}\}",
         lambda m: values[m.group(1)],

@@ -395,6 +395,7 @@ def test_the_installed_floe_lineage_is_the_pinned_commit(installed: Installed) -
 def test_dg_loads_lists_and_scaffolds_the_project(installed: Installed) -> None:
     components = installed.run("dg", "list", "components")
     assert "floe_lineage.dagster.DbtProjectWithLineage" in components.stdout, components.stderr
+    assert "floe_lineage.dagster.FloeSchedule" in components.stdout
     scaffold = installed.run("dg", "scaffold", "defs", "dagster.asset", "my_asset.py")
     assert scaffold.returncode == 0, scaffold.stderr
     assert (installed.project / "src" / "my_project" / "defs" / "my_asset.py").is_file()
@@ -403,6 +404,12 @@ def test_dg_loads_lists_and_scaffolds_the_project(installed: Installed) -> None:
     keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
     assert keys >= {"raw_orders", "stg_orders", "orders", "customers", "customers_snapshot"}
     assert "my_asset" in keys
+    # floe.yaml's schedule, a Dagster schedule of the dbt assets (stopped: enabled is false)
+    listed_defs = json.loads(listed.stdout)
+    assert [(s["name"], s["cron_schedule"]) for s in listed_defs["schedules"]] == [
+        ("my_project_schedule", "0 6 * * *")
+    ]
+    assert [j["name"] for j in listed_defs["jobs"]] == ["my_project_job"]
     check = installed.run("dg", "check", "defs")
     assert check.returncode == 0, check.stdout + check.stderr
     (installed.project / "src" / "my_project" / "defs" / "my_asset.py").unlink()
@@ -431,7 +438,7 @@ def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
     check = installed.run("floe-lineage", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     summary = installed.run("floe-lineage", "summary")
-    assert "model.floe.customers" in summary.stdout
+    assert "model.my_project.customers" in summary.stdout  # floe's name for "my-project"
 
 
 def test_the_installed_projects_own_suite_passes(installed: Installed) -> None:

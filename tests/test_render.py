@@ -13,6 +13,7 @@ import pytest
 import yaml
 from conftest import (
     ANSWERS_FILE,
+    DBT_NAMES,
     OLD_DEFAULT_PRODUCER,
     QUESTIONS,
     ROOT,
@@ -181,18 +182,55 @@ def test_files_carry_the_chosen_values(name: str, rendered: Renders) -> None:
     if want["lineage_transport"] == "http":
         assert transport["url"] == "${OPENLINEAGE_URL}"  # from the environment, never the file
 
+    # The dbt project and its profile are named as floe names the product's: dbt unique ids
+    # model.<name>.<model> line up with floe's runtime and lineage.
+    slug = SLUGS[want["project_name"]]
+    dbt_project = yaml.safe_load((project / "dbt" / "dbt_project.yml").read_text())
+    assert dbt_project["name"] == dbt_project["profile"] == DBT_NAMES[slug]
+    assert list(dbt_project["models"]) == list(dbt_project["seeds"]) == [DBT_NAMES[slug]]
+    profiles = yaml.safe_load((project / "dbt" / "profiles.yml").read_text())
+    assert list(profiles) == [DBT_NAMES[slug]]
+    assert profiles[DBT_NAMES[slug]]["outputs"]["dev"]["path"] == (
+        "{{ env_var('FLOE_DUCKDB_PATH', '../data/warehouse.duckdb') }}"
+    )
+    lineage_tests = (project / "tests" / "test_lineage.py").read_text()
+    assert f'SAMPLE = "{DBT_NAMES[slug]}"' in lineage_tests
+    snapshot = project / "tests" / "__snapshots__" / "test_lineage"
+    jobs = (snapshot / "test_lineage_is_the_reviewed_one.txt").read_text()
+    assert f"  model.{DBT_NAMES[slug]}.orders (MODEL): COMPLETE" in jobs
+    assert ".floe." not in jobs or DBT_NAMES[slug] == "floe"
+
+    schedule_defs = project / "src" / package / "defs" / "schedule" / "defs.yaml"
     if want["floe_spec"]:
         spec = yaml.safe_load((project / "floe.yaml").read_text())
         assert (spec["apiVersion"], spec["kind"]) == ("floe.dev/v1", "FloeSpec")
         owner = {"owner": want["floe_owner"]} if want["floe_owner"] else {}
         assert spec["metadata"] == {
-            "name": SLUGS[want["project_name"]],
+            "name": slug,
             "version": "0.1.0",
             "description": want["description"],
             **owner,
         }
+        assert spec["schedule"] == {"cron": "0 6 * * *", "timezone": "UTC", "enabled": False}
+        assert yaml.safe_load(schedule_defs.read_text()) == {
+            "type": "floe_lineage.dagster.FloeSchedule",
+            "attributes": {"spec": "floe.yaml", "target": "kind:dbt"},
+        }
     else:
         assert not (project / "floe.yaml").exists()
+        assert not schedule_defs.parent.exists()
+    if want.get("floe_manifest"):
+        assert spec["platform"] == {"manifest": "./manifest.yaml"}
+        manifest = yaml.safe_load((project / "manifest.yaml").read_text())
+        assert (manifest["apiVersion"], manifest["kind"]) == ("floe.dev/v1", "Manifest")
+        assert manifest["plugins"]["compute"] == {
+            "type": "duckdb",
+            "config": {"path": "warehouse.duckdb", "threads": 4},
+        }
+        assert manifest["plugins"]["orchestrator"] == {"type": "dagster"}
+    else:
+        assert not (project / "manifest.yaml").exists()
+        assert not want["floe_spec"] or "platform" not in spec
 
     readme = (project / "README.md").read_text()
     assert readme.startswith(f"# {want['project_name']}\n")
@@ -338,3 +376,25 @@ def test_python_api_refuses_nothing_without_trust(tmp_path: Path) -> None:
     assert not {"_tasks", "_migrations", "_jinja_extensions"} & set(config)
     project = render(tmp_path / "p", {"project_name": "Trustless"})
     assert (project / "src" / "trustless" / "definitions.py").is_file()
+
+
+# manifest.yaml's lineage, per lineage_transport: floe's runtime sends lineage only to a backend
+# plugin (Marquez: http); floe compile's own events go to observability.lineage.
+MANIFEST_LINEAGE = {
+    "file": (None, {"transport": "noop"}),
+    "console": (None, {"transport": "console"}),
+    "http": (
+        {"type": "marquez", "config": {"url": "http://localhost:5000"}},
+        {"transport": "noop"},
+    ),
+}
+
+
+@pytest.mark.parametrize("transport", sorted(MANIFEST_LINEAGE))
+def test_the_manifests_lineage_follows_the_transport(transport: str, tmp_path: Path) -> None:
+    data = {"project_name": "Lake", "lineage_transport": transport, "floe_owner": "data@x.test"}
+    manifest = yaml.safe_load((render(tmp_path / "p", data) / "manifest.yaml").read_text())
+    backend, observability = MANIFEST_LINEAGE[transport]
+    assert manifest["plugins"].get("lineage_backend") == backend
+    assert manifest["observability"] == {"lineage": observability}
+    assert manifest["metadata"]["owner"] == "data@x.test"

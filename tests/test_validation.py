@@ -26,6 +26,16 @@ INVALID = {
         "'-' or '_' (got 'Data!Platform')",
     ),
     "project_name missing": ({}, 'Question "project_name" is required'),
+    "project_name naming a dbt project dbt reserves": (
+        {"project_name": "Source"},
+        "project_name 'Source' would name the dbt project 'source', a name dbt reserves:"
+        " choose another",
+    ),
+    "project_name naming the dbt project of an adapter": (
+        {"project_name": "DBT duckdb"},
+        "project_name 'DBT duckdb' would name the dbt project 'dbt_duckdb', a name dbt"
+        " reserves: choose another",
+    ),
     "package_name starts with a digit": (
         {"project_name": "Ok", "package_name": "9bad"},
         "package_name must be a valid Python identifier: letters, digits and '_', "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import jinja2
 import pytest
 import pytest_postgresql.factories
 from dagster_dbt import DbtProject
@@ -27,7 +28,11 @@ from floe_lineage.warehouse import warehouse_for
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "template" / "dbt"
-"""The sample dbt project every generated project starts with."""
+"""The sample dbt project every generated project starts with, as the template holds it: its
+``dbt_project.yml`` and ``profiles.yml`` are copier templates (``.jinja``) naming the dbt project
+after the generated project; ``copy_dbt_project`` renders them with ``SAMPLE_ANSWERS``."""
+SAMPLE_ANSWERS = {"dbt_project_name": "floe", "project_slug": "floe"}
+"""The answers the tests render the sample with: the dbt project ``floe`` (``model.floe.*``)."""
 CLICKSTREAM = Path(__file__).resolve().parent / "projects" / "clickstream"
 """A dbt-duckdb project shaped unlike the sample (hooks, ephemeral, incremental, quoting)."""
 NAMESPACE = "floe-tests"
@@ -61,8 +66,14 @@ def step_name(result: dg.ExecuteInProcessResult, op: str = "floe") -> str:
 
 
 def copy_dbt_project(destination: Path, source: Path = SAMPLE) -> Path:
-    """A copy of a dbt project (without ``target/`` and ``logs/``), to run or break."""
+    """A copy of a dbt project (without ``target/`` and ``logs/``), to run or break; the
+    template's ``.jinja`` files rendered with ``SAMPLE_ANSWERS`` as copier renders them."""
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", "logs"))
+    templates = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    for template in destination.rglob("*.jinja"):
+        text = templates.from_string(template.read_text()).render(SAMPLE_ANSWERS)
+        template.with_suffix("").write_text(text)
+        template.unlink()
     return destination
 
 
