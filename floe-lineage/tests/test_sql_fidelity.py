@@ -5,8 +5,15 @@ by hand. The same cases run through dbt and Dagster in ``test_sql_project.py``."
 
 from __future__ import annotations
 
+import json
+import logging
+import logging.handlers
+import time
+from pathlib import Path
+
 import pytest
 
+from floe_lineage.dbt.log_file import DbtLogFile
 from floe_lineage.dbt.relation import Relation
 from floe_lineage.openlineage.column_lineage import (
     ColumnLineageError,
@@ -179,3 +186,53 @@ def test_duckdb_star_modifiers_qualify_lambdas_and_union_are_traced():
         "id": [("People Raw", "id", "IDENTITY"), ("orders", "order_id", "IDENTITY")],
         "amount": [("People Raw", "id", "IDENTITY"), ("orders", "amount", "IDENTITY")],
     }
+
+
+def node_finished(unique_id: str, padding: int) -> dict:
+    """A ``NodeFinished`` line as dbt writes it to its JSON log file."""
+    return {
+        "info": {"name": "NodeFinished", "msg": "x" * padding},
+        "data": {
+            "node_info": {"unique_id": unique_id},
+            "run_result": {"status": "error", "message": f"Runtime Error in {unique_id}"},
+        },
+    }
+
+
+def test_error_text_is_read_across_dbt_log_rotations_without_waiting(tmp_path: Path):
+    """dbt rotates ``dbt.log`` at ``--log-file-max-bytes`` as ``RotatingFileHandler`` does; a
+    failure logged after one or several rotations still has its text, found at once."""
+    path = tmp_path / "dbt.log"
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=20_000, backupCount=5)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("test-dbt-log-rotation")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    log = DbtLogFile(path)
+    try:
+        waited = 0.0
+        for number in range(300):  # ~1.5 MB: rotates every ~30 lines
+            uid = f"model.p.m{number}"
+            logger.debug(json.dumps(node_finished(uid, 500)))
+            if number % 7 == 0:  # read now and then: several rotations between two reads
+                started = time.monotonic()
+                found = log.result(uid, wait=0.5)
+                waited += time.monotonic() - started
+                assert found == {"status": "error", "message": f"Runtime Error in {uid}"}, uid
+        assert (tmp_path / "dbt.log.5").exists()  # rotated, more than five times
+        assert waited < 0.5  # 43 failures, none waiting for its text
+        # every failure's text is there, those of the rotated files included
+        assert log.result("model.p.m299")["message"] == "Runtime Error in model.p.m299"
+        assert log.result("model.p.m290")["message"] == "Runtime Error in model.p.m290"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def test_a_log_file_without_results_costs_one_wait_not_one_per_failure(tmp_path: Path):
+    (tmp_path / "dbt.log").write_text("not json\n")
+    log = DbtLogFile(tmp_path / "dbt.log")
+    started = time.monotonic()
+    assert [log.result(f"model.p.m{n}", wait=0.2) for n in range(10)] == [None] * 10
+    assert time.monotonic() - started < 1.0  # not 10 x 0.2 s
