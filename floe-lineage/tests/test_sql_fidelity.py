@@ -1,25 +1,47 @@
-"""Column lineage of the SQL teams write (issue 25), traced on SQL strings with the columns a
-warehouse would report, no dbt run: quoted mixed-case names, window functions, DuckDB's own
-syntax (traced, or refused with a reason, never a wrong edge). The expected lineage is written
-by hand. The same cases run through dbt and Dagster in ``test_sql_project.py``."""
+"""Column lineage and error text of the SQL teams write (issue 25), fast: traced on SQL strings
+with the columns a warehouse would report, no dbt run. Quoted mixed-case names, window functions,
+DuckDB's own syntax (traced, or refused naming what, never a wrong edge), an incremental model's
+own table among its inputs, a source read in place from a CSV file, dbt's rotated log file, and
+declared dependencies. The expected lineage is written by hand. The same cases run through dbt
+and Dagster on DuckDB and PostgreSQL in ``test_sql_project.py`` (slow)."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import logging
 import logging.handlers
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
+from openlineage.client.event_v2 import RunState
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as canonical
 
 from floe_lineage.dbt.log_file import DbtLogFile
+from floe_lineage.dbt.manifest import DbtGraph, DbtNode
 from floe_lineage.dbt.relation import Relation
+from floe_lineage.invocation import in_place_sources_named
 from floe_lineage.openlineage.column_lineage import (
     ColumnLineageError,
     ColumnSource,
     column_lineage,
 )
+from floe_lineage.openlineage.naming import stable_run_id
+from floe_lineage.openlineage.observations import WarehouseFacts
+from floe_lineage.openlineage.run_events import (
+    EmissionContext,
+    JobRun,
+    NodeOutcome,
+    RunFacts,
+    node_end,
+)
+from floe_lineage.warehouse import DuckDBWarehouse
 
 PEOPLE = Relation("db", "main", "People Raw")
 ORDERS = Relation("db", "main", "orders")
@@ -236,3 +258,119 @@ def test_a_log_file_without_results_costs_one_wait_not_one_per_failure(tmp_path:
     started = time.monotonic()
     assert [log.result(f"model.p.m{n}", wait=0.2) for n in range(10)] == [None] * 10
     assert time.monotonic() - started < 1.0  # not 10 x 0.2 s
+
+
+INCREMENTAL_MANIFEST = {
+    "metadata": {"dbt_version": "1.11.0", "adapter_type": "duckdb"},
+    "nodes": {
+        uid: {
+            "unique_id": uid,
+            "resource_type": "model",
+            "package_name": "p",
+            "name": name,
+            "alias": name,
+            "database": "db",
+            "schema": "main",
+            "config": {"materialized": materialized},
+            "depends_on": {"nodes": parents},
+        }
+        for uid, name, materialized, parents in [
+            ("model.p.orders", "orders", "table", []),
+            ("model.p.orders_inc", "orders_inc", "incremental", ["model.p.orders"]),
+        ]
+    },
+    "sources": {},
+}
+
+
+def test_an_incremental_models_inputs_list_its_own_table_when_its_lineage_cites_it():
+    """On a run after the first, ``{{ this }}`` is read: the event's inputs say so, as its
+    column lineage does; on the first run (not cited) it is no input."""
+    graph = DbtGraph(INCREMENTAL_MANIFEST)
+    node = graph.node("model.p.orders_inc")
+    source, this = Relation("db", "main", "orders"), Relation("db", "main", "orders_inc")
+    columns = [("order_id", "INTEGER"), ("amount", "INTEGER")]
+    context = EmissionContext(
+        producer="https://example.com/floe",
+        job_namespace="ns",
+        dataset_namespace="duckdb://db.duckdb",
+        parent=JobRun("ns", "job.step", stable_run_id("run", "step")),
+        parent_type=("ORCHESTRATOR", "STEP"),
+        root=JobRun("ns", "job", stable_run_id("run")),
+    )
+    outcome = NodeOutcome(RunState.COMPLETE, datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+    def inputs(sql: str) -> list[str]:
+        lineage = column_lineage(sql, "duckdb", {source: columns, this: columns}, columns)
+        facts = RunFacts(WarehouseFacts(), {"model.p.orders_inc": lineage})
+        return [d.name for d in node_end(context, graph, node, outcome, facts).inputs]
+
+    first = "select order_id, amount from db.main.orders"
+    again = f"{first} where order_id > (select max(order_id) from db.main.orders_inc)"
+    assert inputs(first) == ["db.main.orders"]
+    assert inputs(again) == ["db.main.orders", "db.main.orders_inc"]
+
+
+def test_a_source_read_in_place_has_its_files_columns(tmp_path: Path, monkeypatch):
+    """A dbt-duckdb source with an ``external_location``: dbt writes the expression into the
+    SQL; its columns are read from the file (relative to the dbt project), and its readers'
+    SQL names the source's relation for tracing."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "payments.csv").write_text("payment_id,Paid Amount\n1,30\n")
+    database = project / "db.duckdb"
+    duckdb.connect(str(database)).close()
+    monkeypatch.chdir(tmp_path)  # not where dbt runs
+    source = DbtNode(
+        "source.p.files.payments",
+        "source",
+        "payments",
+        Relation("db", "files", "payments"),
+        (),
+        {"relation_name": "read_csv_auto('data/payments.csv')"},
+    )
+    assert source.external == "read_csv_auto('data/payments.csv')"
+    table = DbtNode("source.p.raw.t", "source", "t", None, (), {"relation_name": '"db"."r"."t"'})
+    assert table.external is None
+    facts = DuckDBWarehouse("db.duckdb", database, project).inspect(
+        [source.relation], [], external={source.relation: source.external}
+    )
+    assert facts.columns == {source.relation: [("payment_id", "BIGINT"), ("Paid Amount", "BIGINT")]}
+    sql = f'select sum("Paid Amount") as paid from {source.external}'
+    lineage = column_lineage(
+        in_place_sources_named(sql, [source]), "duckdb", facts.columns, [("paid", "HUGEINT")]
+    )
+    assert lineage.fields == {"paid": [ColumnSource(source.relation, "Paid Amount", "AGGREGATION")]}
+
+
+def test_every_imported_distribution_is_a_declared_dependency():
+    """What floe-lineage imports at its top level is declared in its pyproject.toml (or comes
+    with an extra that needs it), so a lower bound can be stated and tested (``nox -s lowest``)."""
+    root = Path(__file__).resolve().parents[1]
+    declared = {
+        canonical(requirement.name)
+        for requirement in map(Requirement, importlib.metadata.requires("floe-lineage") or [])
+        if "extra" not in str(requirement.marker or "")
+    }
+    optional = {"duckdb", "psycopg2", "pytest", "syrupy"}  # imported where an extra is used
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for path in (root / "src").rglob("*.py"):
+        for module in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in module.names]
+                if isinstance(module, ast.Import)
+                else [module.module]
+                if isinstance(module, ast.ImportFrom) and module.level == 0 and module.module
+                else []
+            )
+            imported |= {n.split(".")[0] for n in names}
+    third_party = {
+        m for m in imported - optional - set(sys.stdlib_module_names) if m != "floe_lineage"
+    }
+    undeclared = {
+        m: distributions.get(m)
+        for m in third_party
+        if not {canonical(d) for d in distributions.get(m, [m])} & declared
+    }
+    assert undeclared == {}
