@@ -75,7 +75,12 @@ def column_lineage(
     for relation, columns in inputs.items():
         key = _key(relation.database, relation.schema, relation.identifier)
         known[key] = relation
-        schema.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = {
+        # quoted as spelled: PostgreSQL keeps the case of quoted names, DuckDB ignores it
+        database, db, table = (
+            _quote(part) if part else ""
+            for part in (relation.database, relation.schema, relation.identifier)
+        )
+        schema.setdefault(database, {}).setdefault(db, {})[table] = {
             _quote(name): data_type for name, data_type in columns
         }
         spelling.update(((key, name.lower()), name) for name, _ in columns)
