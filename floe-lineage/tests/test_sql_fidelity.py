@@ -168,6 +168,19 @@ def test_output_columns_the_model_does_not_write_are_refused():
         column_lineage("select * from db.main.orders", "duckdb", {}, [("order_id", "X")])
 
 
+def test_a_tables_star_over_a_join_using_a_key_reads_the_key_from_that_table_only():
+    """``v.*`` of ``v join p using (k)`` has v's ``k``; sqlglot before 30.30 added p's."""
+    people = Relation("db", "main", "people")
+    inputs = {ORDERS: INPUTS[ORDERS], people: [("customer_id", "INTEGER"), ("name", "VARCHAR")]}
+    sql = """
+        with o as (select order_id, customer_id + 0 as customer_id from db.main.orders)
+        select o.*, p.name from o left join db.main.people as p using (customer_id)
+    """
+    lineage = column_lineage(sql, "duckdb", inputs)
+    assert lineage.fields["customer_id"] == [ColumnSource(ORDERS, "customer_id", "TRANSFORMATION")]
+    assert lineage.fields["name"] == [ColumnSource(people, "name", "IDENTITY")]
+
+
 def test_duckdb_star_modifiers_qualify_lambdas_and_union_are_traced():
     exclude = "select * exclude (status, order_date) from db.main.orders"
     assert fields(exclude, "duckdb", ["order_id", "customer_id", "amount"]) == {
