@@ -8,6 +8,7 @@
 - ``nox -s floe_core``: generated floe.yaml files validated by the published floe-core.
 - ``nox -s floe``: a generated project, unchanged, under floe's own runtime beside ours (its own
   ``nox -s floe``).
+- ``nox -s lowest``: floe-lineage's suite on the lowest versions its dependencies allow.
 
 Every session works in its own fresh virtualenv (uv when available) and renders projects into
 temporary folders, never into this repository.
@@ -121,6 +122,24 @@ def slow(session: nox.Session) -> None:
     pip ``python3 -m venv`` gives on every Python from 3.10 to 3.13 found here. CI runs it."""
     install_test_dependencies(session)
     run_suites(session, "slow")
+
+
+@nox.session(venv_backend="uv")
+def lowest(session: nox.Session) -> None:
+    """floe-lineage's own suite (but the ``slow`` tier) on the lowest version of each of its
+    direct dependencies that its pyproject.toml allows (uv's ``--resolution lowest-direct``,
+    extras included): the lower bounds it declares are ones it works with. CI runs it."""
+    session.install("--resolution", "lowest-direct", "-e", f"{LIBRARY}[test]")
+    session.run(
+        "pytest",
+        str(LIBRARY / "tests"),
+        "-m",
+        "not slow",
+        "--numprocesses=auto",
+        "--dist=worksteal",
+        *session.posargs,
+        env=ENV,
+    )
 
 
 @nox.session

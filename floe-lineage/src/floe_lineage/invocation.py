@@ -23,7 +23,7 @@ open_runs``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ from .dbt.log_events import NodeError, NodeFinished, NodeStarted, read_fact
 from .dbt.log_file import DbtLogFile
 from .dbt.manifest import RUNNABLE_TYPES, DbtGraph, DbtNode
 from .dbt.profile import read_target
+from .dbt.relation import Relation
 from .dbt.run_results import read_run_results
 from .dbt.source_code import git_checkout
 from .delivery.emitter import LineageEmitter
@@ -358,11 +359,14 @@ class InvocationLineage:
         """Columns of every dataset read or written, row counts of tables written."""
         graph = self._graph_for_run()
         written = [o for o in map(graph.output, outcomes) if o is not None]
-        read = [n.relation for uid in outcomes for n in graph.inputs(uid)]
+        parents = [n for uid in outcomes for n in graph.inputs(uid)]
+        read = [n.relation for n in parents]
+        external = {n.relation: n.external for n in parents if n.external and n.relation}
         with self._emitter.guard(f"reading columns and row counts in {self._warehouse.namespace}"):
             return self._warehouse.inspect(
                 describe=[*(o.relation for o in written), *read],
                 count=[o.relation for o in written if o.materialized in self._counted],
+                external=external,
             )
         return WarehouseFacts()
 
@@ -380,6 +384,7 @@ class InvocationLineage:
             if node is None or node.resource_type not in TRACED_TYPES or not sql:
                 continue
             inputs = {n.relation: warehouse.columns.get(n.relation, []) for n in graph.inputs(uid)}
+            sql = in_place_sources_named(sql, graph.inputs(uid))
             output = warehouse.columns.get(node.relation, []) if node.relation else []
             if node.relation is not None and output:
                 inputs[node.relation] = output
@@ -474,3 +479,19 @@ def lineage_of_dbt_project(
         count_view_rows=count_view_rows,
         column_lineage_cache=column_lineage_cache,
     )
+
+
+def in_place_sources_named(sql: str, parents: Iterable[DbtNode]) -> str:
+    """``sql`` with each source read in place (``read_csv_auto('data/x.csv')``, as dbt-duckdb
+    writes an ``external_location``) named as its relation, whose columns the warehouse read
+    from the file: then the tracer follows it like a table."""
+    for parent in parents:
+        if parent.external and parent.relation:
+            sql = sql.replace(parent.external, _quoted(parent.relation))
+    return sql
+
+
+def _quoted(relation: Relation) -> str:
+    """``"database"."schema"."identifier"``, as SQL names the relation."""
+    parts = [p for p in (relation.database, relation.schema, relation.identifier) if p]
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)

@@ -35,6 +35,16 @@ class DbtNode:
         return self.properties.get("config", {}).get("materialized")
 
     @property
+    def external(self) -> str | None:
+        """What dbt writes in SQL for a source read in place rather than from a table (a
+        dbt-duckdb ``external_location``: ``read_csv_auto('data/x.csv')``, ``'data/x.parquet'``),
+        else None."""
+        if self.resource_type != "source":
+            return None
+        rendered = str(self.properties.get("relation_name") or "")
+        return rendered if "(" in rendered or rendered.startswith("'") else None
+
+    @property
     def description(self) -> str | None:
         return self.properties.get("description") or None
 

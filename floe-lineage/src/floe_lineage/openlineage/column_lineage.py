@@ -75,13 +75,21 @@ def column_lineage(
     for relation, columns in inputs.items():
         key = _key(relation.database, relation.schema, relation.identifier)
         known[key] = relation
-        schema.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = {
+        # quoted as spelled: PostgreSQL keeps the case of quoted names, DuckDB ignores it
+        database, db, table = (
+            _quote(part) if part else ""
+            for part in (relation.database, relation.schema, relation.identifier)
+        )
+        schema.setdefault(database, {}).setdefault(db, {})[table] = {
             _quote(name): data_type for name, data_type in columns
         }
         spelling.update(((key, name.lower()), name) for name, _ in columns)
     output_spelling = {name.lower(): name for name, _ in output}
     try:
         statement = sqlglot.parse_one(sql, dialect=dialect)
+        untraced = _untraceable(statement)
+        if untraced:
+            raise ColumnLineageError(f"{' and '.join(untraced)} not traced")
         if not isinstance(statement, exp.Query):
             raise ColumnLineageError(f"not a query but {type(statement).__name__}")
         # trim_selects=False: the nodes keep the full SELECT instead of a copy trimmed to one
@@ -102,16 +110,24 @@ def column_lineage(
     fields = {}
     for column, root in roots.items():
         only_conditions = {
-            _named(t, c, known, spelling) for t, c in indirect.conditional_only.get(column, ())
+            _named(t, c, known, spelling)
+            for t, c in indirect.conditional_only.get(column, set())
+            | indirect.window_only.get(column, set())
         }
         direct = [
             s
-            for s in _sources(root, known, spelling)
+            for s in _sources(root, known, spelling, dialect)
             if (s.relation, s.column) not in only_conditions
         ]
-        fields[output_spelling.get(column.lower(), column)] = direct + sources(
-            indirect.conditional.get(column, set()), "CONDITIONAL"
+        fields[output_spelling.get(column.lower(), column)] = (
+            direct
+            + sources(indirect.conditional.get(column, set()), "CONDITIONAL")
+            + sources(indirect.window.get(column, set()), "WINDOW")
         )
+    if output_spelling:
+        unknown = sorted(set(fields) - set(output_spelling.values()))
+        if unknown:  # a construct the tracer reads wrong: no lineage rather than a wrong one
+            raise ColumnLineageError(f"traced columns the model does not write: {unknown}")
     dataset = [
         source
         for subtype in ("JOIN", "FILTER", "GROUP_BY", "SORT", "WINDOW")
@@ -173,17 +189,35 @@ def _trace(task: Task) -> Traced:
         return unique_id, str(exc)
 
 
+def _untraceable(statement: exp.Expression) -> list[str]:
+    """The constructs in ``statement`` the tracer reads wrong (sqlglot's lineage gives their
+    columns no sources, or a ``*``): DuckDB's PIVOT and UNPIVOT, ``COLUMNS(...)``."""
+    found = []
+    pivots = list(statement.find_all(exp.Pivot))
+    if isinstance(statement, exp.Pivot) or any(not p.args.get("unpivot") for p in pivots):
+        found.append("PIVOT")
+    if any(p.args.get("unpivot") for p in pivots):
+        found.append("UNPIVOT")
+    columns = getattr(exp, "Columns", None)  # DuckDB's COLUMNS(...); older sqlglot: a function
+    if (columns is not None and statement.find(columns)) or any(
+        f.name.upper() == "COLUMNS" for f in statement.find_all(exp.Anonymous)
+    ):
+        found.append("COLUMNS(...)")
+    return found
+
+
 def _sources(
     root: Node,
     known: Mapping[tuple[str, str, str], Relation],
     spelling: Mapping[tuple[tuple[str, str, str], str], str],
+    dialect: str,
 ) -> list[ColumnSource]:
     found: dict[tuple[Relation, str], str] = {}
     for leaf, path in _leaves(root, ()):
         table = leaf.source
         if not isinstance(table, exp.Table):
             continue  # a literal or a function without columns
-        relation, column = _named(table, leaf.name.rsplit(".", 1)[-1], known, spelling)
+        relation, column = _named(table, _column_name(leaf.name, dialect), known, spelling)
         subtype = _subtype(path)
         previous = found.get((relation, column))
         found[(relation, column)] = max(previous or subtype, subtype, key=_RANK.__getitem__)
@@ -202,6 +236,14 @@ def _named(
     key = _key(table.catalog, table.db, table.name)
     relation = known.get(key) or Relation(table.catalog or None, table.db or None, table.name)
     return relation, spelling.get((key, column.lower()), column)
+
+
+def _column_name(name: str, dialect: str) -> str:
+    """The column of a lineage node's name (``table.column``, quoted where the name needs it:
+    ``people."First Name"``), unquoted."""
+    if '"' not in name and "`" not in name:
+        return name.rsplit(".", 1)[-1]
+    return exp.to_column(name, dialect=dialect).name
 
 
 def _leaves(node: Node, path: Sequence[Node]) -> Iterator[tuple[Node, Sequence[Node]]]:

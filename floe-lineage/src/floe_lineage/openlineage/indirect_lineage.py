@@ -7,14 +7,15 @@ From a query qualified by sqlglot (every column bound to its source), scope by s
   (GROUP_BY), ORDER BY (SORT) and window PARTITION BY / ORDER BY (WINDOW), in any CTE or
   subquery of the query, since each one shapes the rows of the result;
 - field level: columns in the conditions of a CASE or IF an output column is computed through
-  (CONDITIONAL).
+  (CONDITIONAL), and in the PARTITION BY / ORDER BY of a window function it is computed with
+  (WINDOW: they choose the rows a value is computed over, they give it no value).
 
 Every column is followed through CTEs, derived tables and set operations down to table columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -41,6 +42,11 @@ class IndirectLineage:
     conditional_only: dict[str, set[TableColumn]] = field(default_factory=dict)
     """Output column -> those of its conditional columns that give it no value (a DIRECT
     dependency on them is not one)."""
+    window: dict[str, set[TableColumn]] = field(default_factory=dict)
+    """Output column -> the table columns in the windows (PARTITION BY, ORDER BY) of the window
+    functions it is computed with."""
+    window_only: dict[str, set[TableColumn]] = field(default_factory=dict)
+    """Output column -> those of its window columns that give it no value."""
 
 
 def indirect_lineage(query: exp.Query) -> IndirectLineage:
@@ -67,11 +73,16 @@ class _Analysis:
                     found.dataset.setdefault(subtype, set()).update(columns)
         for projection in _selects(self.root):
             name = projection.alias_or_name
-            conditional = self._conditional(self.root, projection, set())
+            conditional = self._conditional(self.root, projection, set(), _condition_nodes)
+            window = self._conditional(self.root, projection, set(), _window_nodes)
+            if conditional or window:
+                valued = self._values(self.root, projection)
             if conditional:
                 found.conditional[name] = conditional
-                valued = self._values(self.root, projection)
                 found.conditional_only[name] = conditional - valued
+            if window:
+                found.window[name] = window
+                found.window_only[name] = window - valued
         return found
 
     def _clauses(self, scope: Scope, select: exp.Select) -> Iterable[tuple[str, exp.Expression]]:
@@ -135,7 +146,11 @@ class _Analysis:
     def _expression(
         self, scope: Scope, expression: exp.Expression, values_only: bool
     ) -> set[TableColumn]:
-        conditions = {id(c) for c in _condition_nodes(expression)} if values_only else set()
+        conditions = (
+            {id(c) for c in [*_condition_nodes(expression), *_window_nodes(expression)]}
+            if values_only
+            else set()
+        )
         found: set[TableColumn] = set()
         for column in expression.find_all(exp.Column):
             if values_only and _inside(column, conditions):
@@ -148,12 +163,16 @@ class _Analysis:
         return self._expression(scope, expression, values_only=True)
 
     def _conditional(
-        self, scope: Scope, expression: exp.Expression, seen: set[tuple[int, str]]
+        self,
+        scope: Scope,
+        expression: exp.Expression,
+        seen: set[tuple[int, str]],
+        parts: Callable[[exp.Expression], list[exp.Expression]],
     ) -> set[TableColumn]:
-        """Table columns in the CASE / IF conditions ``expression`` is computed through, in
-        it and in the CTE and subquery columns it reads."""
+        """Table columns in the ``parts`` of ``expression`` (its CASE / IF conditions, its
+        windows), in it and in the CTE and subquery columns it reads."""
         found: set[TableColumn] = set()
-        for condition in _condition_nodes(expression):
+        for condition in parts(expression):
             found |= self._columns_of(condition)
         for column in expression.find_all(exp.Column):
             owner = self._owner(column) or scope
@@ -164,7 +183,7 @@ class _Analysis:
             for branch in _branches(source):
                 for projection in _selects(branch):
                     if projection.alias_or_name == column.name:
-                        found |= self._conditional(branch, projection, seen)
+                        found |= self._conditional(branch, projection, seen, parts)
         return found
 
     def _owner(self, node: exp.Expression) -> Scope | None:
@@ -198,6 +217,16 @@ def _condition_nodes(expression: exp.Expression) -> list[exp.Expression]:
     for if_ in expression.find_all(exp.If):
         if not isinstance(if_.parent, exp.Case):
             found.append(if_.this)
+    return found
+
+
+def _window_nodes(expression: exp.Expression) -> list[exp.Expression]:
+    """The PARTITION BY and ORDER BY expressions of every window function in ``expression``."""
+    found: list[exp.Expression] = []
+    for window in expression.find_all(exp.Window):
+        for part in ("partition_by", "order"):
+            value = window.args.get(part)
+            found += value if isinstance(value, list) else [value] if value is not None else []
     return found
 
 

@@ -177,6 +177,9 @@ def _node_event(
     job_facets |= extra_job
     assertions = _assertions(node, outcome)
     output = graph.output(node.unique_id)
+    parents = [parent for parent in graph.inputs(node.unique_id) if parent.relation is not None]
+    if output is not None and _reads_itself(output, run.column_lineage.get(node.unique_id)):
+        parents.append(output)  # an incremental model's ``{{ this }}``
     return RunEvent(
         eventType=state,
         eventTime=at.isoformat(),
@@ -189,8 +192,7 @@ def _node_event(
                 facets=_dataset_facets(ctx, parent, run),
                 inputFacets=facets.data_quality_assertions(p, assertions.get(parent.unique_id, [])),
             )
-            for parent in graph.inputs(node.unique_id)
-            if parent.relation is not None
+            for parent in parents
         ],
         outputs=[
             OutputDataset(
@@ -244,6 +246,15 @@ def split_extra_facets(
                 " JobFacet or DatasetFacet"
             )
     return run, job, dataset
+
+
+def _reads_itself(output: DbtNode, lineage: ColumnLineage | None) -> bool:
+    """Whether the column lineage of the node writing ``output`` cites ``output`` itself (an
+    incremental model reading ``{{ this }}``): then it is an input too."""
+    if lineage is None or output.relation is None:
+        return False
+    sources = [*lineage.dataset, *(s for found in lineage.fields.values() for s in found)]
+    return any(source.relation == output.relation for source in sources)
 
 
 def _dataset_facets(ctx: EmissionContext, node: DbtNode, run: RunFacts) -> dict[str, Any]:

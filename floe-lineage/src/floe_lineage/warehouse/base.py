@@ -41,9 +41,16 @@ class Warehouse(Protocol):
     def prepare(self) -> None:
         """Before dbt runs: whatever dbt needs to find in place (e.g. a database's folder)."""
 
-    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+    def inspect(
+        self,
+        describe: Iterable[Relation],
+        count: Iterable[Relation],
+        external: Mapping[Relation, str] | None = None,
+    ) -> WarehouseFacts:
         """Once dbt has ended: the real columns of the ``describe`` relations and the row counts
-        of the ``count`` relations, of those that exist. Raises on a connection problem."""
+        of the ``count`` relations, of those that exist; the columns of the ``external``
+        sources too (read in place by the expression dbt renders for them), where it can.
+        Raises on a connection problem."""
 
     def close(self) -> None:
         """Release what ``inspect`` opened (a connection); it may be used again after."""
@@ -74,7 +81,12 @@ class UnsupportedWarehouse:
     def prepare(self) -> None:
         pass
 
-    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+    def inspect(
+        self,
+        describe: Iterable[Relation],
+        count: Iterable[Relation],
+        external: Mapping[Relation, str] | None = None,
+    ) -> WarehouseFacts:
         return WarehouseFacts()
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ folder, where dbt runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,10 @@ class DuckDBWarehouse:
     supported = True
     reads_during_run = False  # dbt-duckdb locks the file until dbt exits
 
-    def __init__(self, path: str, file: Path | None) -> None:
+    def __init__(self, path: str, file: Path | None, project_dir: Path | None = None) -> None:
         self.path = path
+        self.project_dir = project_dir
+        """Where dbt runs: relative paths of sources read in place are resolved there."""
         """The ``path`` exactly as the profile states it."""
         self.file = file
         """The database file; None for in-memory and remote (``md:``) databases."""
@@ -42,16 +44,24 @@ class DuckDBWarehouse:
         path = str(target.value("path", ":memory:"))
         on_disk = path != ":memory:" and not path.startswith("md:") and "://" not in path
         file = (target.project_dir / Path(path).expanduser()).resolve() if on_disk else None
-        return cls(path, file)
+        return cls(path, file, target.project_dir)
 
     def prepare(self) -> None:
         """DuckDB creates the database file, not its folder."""
         if self.file is not None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
 
-    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+    def inspect(
+        self,
+        describe: Iterable[Relation],
+        count: Iterable[Relation],
+        external: Mapping[Relation, str] | None = None,
+    ) -> WarehouseFacts:
         """Columns of the ``describe`` relations and ``count(*)`` of the ``count`` relations that
-        exist. Names are matched case-insensitively, as DuckDB resolves identifiers."""
+        exist. Names are matched case-insensitively, as DuckDB resolves identifiers. The
+        ``external`` sources (``read_csv_auto('data/x.csv')``) are described by DuckDB reading
+        them as dbt does, relative paths from the dbt project folder; one that cannot be read
+        has no columns."""
         if self.file is None or not self.file.is_file():
             return WarehouseFacts()
         import duckdb  # dbt-duckdb's dependency: only DuckDB projects need it
@@ -61,6 +71,7 @@ class DuckDBWarehouse:
         # DuckDB refuses a second connection in the process under another configuration
         with duckdb.connect(str(self.file), config=READ_ONLY) as con:
             facts = WarehouseFacts(columns=_columns(con, wanted))
+            facts.columns.update(_external_columns(con, external or {}, self.project_dir))
             present = {_key(r) for r in facts.columns}
             to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
             for start in range(0, len(to_count), COUNT_BATCH):
@@ -101,6 +112,26 @@ def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Rel
         relation = wanted.get((catalog.lower(), schema.lower(), table.lower()))
         if relation is not None:
             found.setdefault(relation, []).append((column, data_type))
+    return found
+
+
+def _external_columns(
+    con: Any, external: Mapping[Relation, str], project_dir: Path | None
+) -> dict[Relation, Columns]:
+    import duckdb
+
+    if not external:
+        return {}
+    if project_dir is not None:
+        folder = str(project_dir).replace("'", "''")
+        con.execute(f"set file_search_path = '{folder}'")
+    found: dict[Relation, Columns] = {}
+    for relation, expression in external.items():
+        try:
+            rows = con.execute(f"describe select * from {expression}").fetchall()
+        except duckdb.Error:
+            continue  # gone, or not readable from here: no columns, as for a missing table
+        found[relation] = [(row[0], row[1]) for row in rows]
     return found
 
 

@@ -9,7 +9,7 @@ from the profile only to connect; it never leaves the connection.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,15 @@ class PostgresWarehouse:
     def prepare(self) -> None:
         pass
 
-    def inspect(self, describe: Iterable[Relation], count: Iterable[Relation]) -> WarehouseFacts:
+    def inspect(
+        self,
+        describe: Iterable[Relation],
+        count: Iterable[Relation],
+        external: Mapping[Relation, str] | None = None,
+    ) -> WarehouseFacts:
         """Columns (``information_schema``, in table order) of the ``describe`` relations and
-        ``count(*)`` of the ``count`` relations, of those in this database that exist."""
+        ``count(*)`` of the ``count`` relations, of those in this database that exist
+        (PostgreSQL has no sources read in place: ``external`` is ignored)."""
         wanted = {
             (r.schema or "", r.identifier): r
             for r in describe

@@ -1,0 +1,3 @@
+{{ config(enabled=target.type == 'duckdb') }}
+-- DuckDB's COLUMNS(): not traced, warned about
+select columns('.*_id') from {{ ref('orders') }}
