@@ -6,8 +6,13 @@ run's events against the manifest of the dbt project they came from (``manifest_
 the OpenLineage schemas, counts the warned tests, and finds runs left open anywhere in the file
 (exit 1 on problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the
 spooled, undelivered events; ``recover`` closes, with ABORT, the runs a killed process left
-open. Events default to the file the configured file transport writes, and the run to the last
-one captured. A file, configuration or manifest that cannot be used is one line of error, exit 2.
+open; ``diff BASE HEAD`` compares the lineage of two captures (datasets, jobs, columns, column
+lineage, classification, and every column downstream of a changed edge; exit 1 when something
+changed); ``impact MODEL.COLUMN`` lists the columns downstream (``--upstream``: upstream) of one
+column with their paths; ``publish --static`` sends the captured lineage as static JobEvents and
+DatasetEvents. Events default to the file the configured file transport writes, and the run to
+the last one captured. A file, configuration or manifest that cannot be used is one line of
+error, exit 2.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from typing import Any
 from ..delivery.config import LineageConfigError, resolve_config
 from ..delivery.emitter import LineageEmitter, redact
 from ..delivery.spool import Spool
+from ..graph.diff import diff_graphs
+from ..graph.impact import column_impact, resolve_column
 from .check import RECOVER_HINT, check_run, open_runs, runs_of
+from .diff_output import FORMATS, RENDER_DIFF, impact_output
 from .events_file import read_events
+from .lineage_input import read_graph
 from .manifest_lookup import find_manifest
 from .report import render_report
 from .summary import summary_lines
@@ -58,6 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         " there the one dagster-dbt wrote for the run, else target/manifest.json)",
     )
     report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
+    diff = command("diff", "what changed in the lineage between two captures (exit 1: changes)")
+    diff.add_argument("base", type=Path, help="events file of the base (e.g. main)")
+    diff.add_argument("head", type=Path, help="events file of the head (e.g. the pull request)")
+    impact = command("impact", "the columns downstream (or upstream) of one column, with paths")
+    impact.add_argument("column", help="MODEL.COLUMN (the model as any unique suffix of its name)")
+    impact.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
+    impact.add_argument("--upstream", action="store_true", help="upstream instead of downstream")
+    for shown in (diff, impact):
+        shown.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     command("replay", "send the spooled (undelivered) events")
     command("recover", "ABORT the runs a killed process left open")
     args = parser.parse_args(argv)
@@ -66,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay_spool(args.config)
         if args.command == "recover":
             return recover(args.config)
+        if args.command == "diff":
+            return show_diff(args.base, args.head, args.format)
+        if args.command == "impact":
+            graph = read_graph(args.events or configured_events_file(args.config))
+            try:
+                asked = resolve_column(graph, args.column)
+            except LookupError as exc:
+                raise ValueError(str(exc).strip('"')) from exc
+            reached = column_impact(graph, asked, args.upstream)
+            print(impact_output(asked, reached, args.upstream, args.format))
+            return 0
         path = args.events or configured_events_file(args.config)
         if not path.is_file():
             raise LineageConfigError(f"no events file at {path}")
@@ -86,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LineageConfigError, ValueError, OSError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
+
+
+def show_diff(base: Path, head: Path, form: str) -> int:
+    """Print the lineage diff of two captures; 0 when nothing changed, 1 when something did."""
+    found = diff_graphs(read_graph(base), read_graph(head))
+    print(RENDER_DIFF[form](found, str(base), str(head)))
+    return 1 if found.changed else 0
 
 
 def pick_run(

@@ -1,0 +1,329 @@
+"""``floe-lineage diff`` and ``impact``: the lineage of two captures compared, the columns one
+column reaches. Inputs are the session's ``build`` capture, changed by editing its events (no new
+dbt runs), and small hand-written event files."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from floe_lineage.tools.cli import main
+
+FLOE_LINEAGE = Path(sys.executable).parent / "floe-lineage"
+NS = "duckdb://db"
+DB = "warehouse.main"
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``floe-lineage`` in this process (an exception escaping it fails the test: the command
+    line would have printed a traceback); ``in_a_process`` runs the real command."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def in_a_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(FLOE_LINEAGE), *map(str, args)], capture_output=True, text=True, check=False
+    )
+
+
+def write_events(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def datasets_of(events: list[dict[str, Any]], name: str) -> Iterator[dict[str, Any]]:
+    """Every description of dataset ``name`` (as read or written) in the events."""
+    for event in events:
+        for part in ("inputs", "outputs"):
+            for dataset in event.get(part) or []:
+                if dataset["name"] == name:
+                    yield dataset
+
+
+def edited(events: list[dict[str, Any]], change: Callable[[dict[str, Any]], None]) -> list:
+    """A copy of the events with ``change`` applied to every dataset description, and new run
+    ids and times (another run of the same project)."""
+    changed = copy.deepcopy(events)
+    ids: dict[str, str] = {}
+    for event in changed:
+        run = event["run"]
+        run["runId"] = ids.setdefault(run["runId"], str(uuid.uuid4()))
+        event["eventTime"] = "2030-01-01T00:00:00.000000+00:00"
+        for part in ("inputs", "outputs"):
+            for dataset in event.get(part) or []:
+                change(dataset)
+    return changed
+
+
+def full(events: list[dict[str, Any]], suffix: str) -> str:
+    names = {d["name"] for e in events for p in ("inputs", "outputs") for d in e.get(p) or []}
+    (found,) = [n for n in names if n.endswith(f".{suffix}")]
+    return found
+
+
+def lineage_fields(dataset: dict[str, Any]) -> dict[str, Any]:
+    return dataset.get("facets", {}).get("columnLineage", {}).get("fields", {})
+
+
+@pytest.fixture
+def sample_events(build) -> list[dict[str, Any]]:
+    _, ws = build
+    return ws.events()
+
+
+def diff_json(base: Path, head: Path) -> tuple[int, dict[str, Any]]:
+    done = cli("diff", base, head, "--format", "json")
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def names(columns: list[dict[str, str]]) -> set[str]:
+    return {f"{c['dataset'].rsplit('.', 1)[-1]}.{c['column']}" for c in columns}
+
+
+def test_an_unchanged_project_diffs_empty(sample_events, tmp_path: Path):
+    base = write_events(tmp_path / "base.jsonl", sample_events)
+    head = write_events(tmp_path / "head.jsonl", edited(sample_events, lambda d: None))
+    for form in ("text", "markdown", "json"):
+        done = cli("diff", base, head, "--format", form)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "no lineage changes" in cli("diff", base, head).stdout
+    code, found = diff_json(base, head)
+    assert code == 0 and found["changed"] is False and found["impact"] == []
+
+
+def test_a_rerouted_column_names_it_and_every_column_downstream_and_nothing_else(
+    sample_events, tmp_path: Path
+):
+    """``stg_orders.ordered_at`` now comes from ``raw_orders.id``: the diff names that column's
+    edges and, as impact, that column and the columns computed from it in ``orders`` and
+    ``customers``, and nothing else."""
+    stg_orders = full(sample_events, "stg_orders")
+
+    def reroute(dataset: dict[str, Any]) -> None:
+        if dataset["name"] == stg_orders and "ordered_at" in lineage_fields(dataset):
+            (source,) = lineage_fields(dataset)["ordered_at"]["inputFields"]
+            source["field"] = "id"
+
+    base = write_events(tmp_path / "base.jsonl", sample_events)
+    head = write_events(tmp_path / "head.jsonl", edited(sample_events, reroute))
+    code, found = diff_json(base, head)
+    assert code == 1
+    assert names(found["impact"]) == {
+        "stg_orders.ordered_at",
+        "orders.ordered_at",
+        "customers.first_order_at",
+        "customers.last_order_at",
+    }
+    (removed,) = found["columnLineage"]["removed"]
+    (added,) = found["columnLineage"]["added"]
+    assert (removed["source"]["column"], added["source"]["column"]) == ("ordered_at", "id")
+    assert removed["target"] == added["target"] == {"dataset": stg_orders, "column": "ordered_at"}
+    assert added["type"] == "DIRECT" and added["subtype"] == removed["subtype"]
+    for part in ("datasets", "jobs", "columns"):
+        assert all(not changes for changes in found[part].values()), part
+    assert found["classification"] == []
+    text = cli("diff", base, head).stdout
+    assert f"{stg_orders}.ordered_at" in text and "impact" in text
+    markdown = cli("diff", base, head, "--format", "markdown").stdout
+    assert markdown.startswith("## Lineage diff") and f"`{stg_orders}.ordered_at`" in markdown
+
+
+def test_a_renamed_column_is_a_remove_and_an_add_with_impact(sample_events, tmp_path: Path):
+    """``stg_customers.email`` renamed ``email_address`` (and ``customers`` and the snapshot
+    ``customers_snapshot`` read it as such)."""
+    stg_customers = full(sample_events, "stg_customers")
+
+    def rename(dataset: dict[str, Any]) -> None:
+        if dataset["name"] == stg_customers:
+            for field in dataset.get("facets", {}).get("schema", {}).get("fields", []):
+                if field["name"] == "email":
+                    field["name"] = "email_address"
+            fields = lineage_fields(dataset)
+            if "email" in fields:
+                fields["email_address"] = fields.pop("email")
+        for spec in lineage_fields(dataset).values():
+            for source in spec["inputFields"]:
+                if (source["name"], source["field"]) == (stg_customers, "email"):
+                    source["field"] = "email_address"
+
+    base = write_events(tmp_path / "base.jsonl", sample_events)
+    head = write_events(tmp_path / "head.jsonl", edited(sample_events, rename))
+    code, found = diff_json(base, head)
+    assert code == 1
+    assert names(found["columns"]["removed"]) == {"stg_customers.email"}
+    assert names(found["columns"]["added"]) == {"stg_customers.email_address"}
+    assert names(found["impact"]) == {
+        "stg_customers.email",
+        "stg_customers.email_address",
+        "customers.email",
+        "customers_snapshot.email",  # a snapshot of stg_customers
+    }
+
+    def hops(edges: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        return {(next(iter(names([e["source"]]))), next(iter(names([e["target"]])))) for e in edges}
+
+    assert hops(found["columnLineage"]["removed"]) == {
+        ("raw_customers.email", "stg_customers.email"),
+        ("stg_customers.email", "customers.email"),
+        ("stg_customers.email", "customers_snapshot.email"),
+    }
+    assert hops(found["columnLineage"]["added"]) == {
+        ("raw_customers.email", "stg_customers.email_address"),
+        ("stg_customers.email_address", "customers.email"),
+        ("stg_customers.email_address", "customers_snapshot.email"),
+    }
+
+
+def test_impact_lists_columns_downstream_and_upstream_with_paths(sample_events, tmp_path: Path):
+    events = write_events(tmp_path / "events.jsonl", sample_events)
+    done = cli("impact", "stg_orders.ordered_at", events, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert names(found["columns"]) == {
+        "orders.ordered_at",
+        "customers.first_order_at",
+        "customers.last_order_at",
+    }
+    deepest = max(found["columns"], key=lambda c: c["depth"])
+    assert deepest["depth"] == 2
+    assert [hop["target"].rsplit(".", 2)[-2] for hop in deepest["path"]] == ["orders", "customers"]
+    up = cli("impact", "customers.last_order_at", events, "--upstream")
+    assert up.returncode == 0, up.stderr
+    assert "raw_orders.ordered_at (depth 3)" in up.stdout
+    assert "-DIRECT" in up.stdout
+
+
+def chain(*, reroute: bool = False, classified: str = "public") -> list[dict[str, Any]]:
+    """Hand-written events: seed ``a`` (x, y) -> model ``b`` (x from a.x, or a.y when
+    ``reroute``; rows filtered on a.y) -> model ``c`` (total from b.x)."""
+
+    def source(table: str, column: str, kind: str = "DIRECT", subtype: str = "IDENTITY"):
+        transformation = {"type": kind, "subtype": subtype}
+        return {
+            "namespace": NS,
+            "name": f"{DB}.{table}",
+            "field": column,
+            "transformations": [transformation],
+        }
+
+    def dataset(table: str, columns: dict[str, str], lineage=None, indirect=None):
+        facets: dict[str, Any] = {
+            "schema": {"fields": [{"name": k, "type": v} for k, v in columns.items()]}
+        }
+        if lineage:
+            facets["columnLineage"] = {
+                "fields": {k: {"inputFields": v} for k, v in lineage.items()},
+                **({"dataset": indirect} if indirect else {}),
+            }
+        if table == "b":
+            facets["columnClassification"] = {"fields": {"x": {"classification": classified}}}
+        return {"namespace": NS, "name": f"{DB}.{table}", "facets": facets}
+
+    def job(name: str, inputs: list, outputs: list) -> dict[str, Any]:
+        return {
+            "eventType": "COMPLETE",
+            "eventTime": "2030-01-01T00:00:00Z",
+            "run": {"runId": str(uuid.uuid4())},
+            "job": {
+                "namespace": "floe",
+                "name": f"model.p.{name}",
+                "facets": {"jobType": {"integration": "DBT", "jobType": "MODEL"}},
+            },
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+
+    a = dataset("a", {"x": "INTEGER", "y": "INTEGER"})
+    b = dataset(
+        "b",
+        {"x": "INTEGER"},
+        {"x": [source("a", "y" if reroute else "x")]},
+        [source("a", "y", "INDIRECT", "FILTER")],
+    )
+    c = dataset("c", {"total": "BIGINT"}, {"total": [source("b", "x", "DIRECT", "AGGREGATION")]})
+    return [job("a", [], [a]), job("b", [a], [b]), job("c", [b], [c])]
+
+
+def test_diff_core_on_hand_written_events(tmp_path: Path):
+    base = write_events(tmp_path / "base.jsonl", chain())
+    assert cli("diff", base, write_events(tmp_path / "same.jsonl", chain())).returncode == 0
+    head = write_events(tmp_path / "head.jsonl", chain(reroute=True, classified="pii"))
+    code, found = diff_json(base, head)
+    assert code == 1
+    assert names(found["impact"]) == {"b.x", "c.total"}
+    assert [(r["column"], r["base"], r["head"]) for r in found["classification"]] == [
+        ("x", {"classification": "public"}, {"classification": "pii"})
+    ]
+    # the filter decides every row of b: upstream of c.total are a.x and a.y
+    up = cli("impact", "c.total", base, "--upstream", "--format", "json")
+    assert names(json.loads(up.stdout)["columns"]) == {"b.x", "a.x", "a.y"}
+    down = json.loads(cli("impact", "a.y", base, "--format", "json").stdout)
+    assert names(down["columns"]) == {"b.x", "c.total"}
+    assert [h["subtype"] for h in down["columns"][1]["path"]] == ["FILTER", "AGGREGATION"]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json\n", "not a JSON event"),
+        ("[]\n", "not an OpenLineage event: a JSON list, not an object"),
+        ("{}\n", "not an OpenLineage event: no job.name"),
+        ("", "holds no events"),
+        (
+            json.dumps(
+                {
+                    **chain()[1],
+                    "outputs": [
+                        {
+                            "name": "x",
+                            "namespace": NS,
+                            "facets": {"columnLineage": {"fields": ["x"]}},
+                        }
+                    ],
+                }
+            )
+            + "\n",
+            "malformed",
+        ),
+    ],
+)
+def test_malformed_input_is_one_line_of_error(tmp_path: Path, content: str, why: str):
+    good = write_events(tmp_path / "good.jsonl", chain())
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content)
+    for args in (("diff", good, bad), ("diff", bad, good), ("impact", "b.x", bad)):
+        done = cli(*args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stdout == "" and "Traceback" not in done.stderr
+        assert done.stderr.count("\n") == 1 and why in done.stderr, done.stderr
+    missing = cli("diff", good, tmp_path / "missing.jsonl")
+    assert missing.returncode == 2 and "no such events file" in missing.stderr
+    unknown = cli("impact", "nope.x", good)
+    assert unknown.returncode == 2 and "names no dataset" in unknown.stderr
+
+
+def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path: Path):
+    good = write_events(tmp_path / "good.jsonl", chain())
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    done = in_a_process("diff", good, bad)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        done.stderr.startswith(f"error: {bad}:1: not a JSON event") and done.stderr.count("\n") == 1
+    )
+    changed = in_a_process("diff", good, write_events(tmp_path / "h.jsonl", chain(reroute=True)))
+    assert changed.returncode == 1 and "impact" in changed.stdout
