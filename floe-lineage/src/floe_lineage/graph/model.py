@@ -81,7 +81,7 @@ class LineageGraph:
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> LineageGraph:
         """The graph the events describe (see the module's contract)."""
-        folding = _Fold()
+        folding = GraphBuilder()
         for event in events:
             folding.add(event)
         return folding.graph()
@@ -124,8 +124,9 @@ def is_static(event: Mapping[str, Any]) -> bool:
     return "run" not in event and ("job" in event or "dataset" in event)
 
 
-class _Fold:
-    """Folds events into final job views and dataset descriptions, one event at a time."""
+class GraphBuilder:
+    """Folds events, one at a time (``add``), into final job views and dataset descriptions;
+    ``graph()`` is the graph they describe so far."""
 
     def __init__(self) -> None:
         self.ended: dict[str, Mapping[str, Any]] = {}

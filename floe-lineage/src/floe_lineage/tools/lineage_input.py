@@ -12,14 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..graph.model import LineageGraph, _Fold
+from ..graph.model import LineageGraph, GraphBuilder
 
 
 def read_graph(path: Path) -> LineageGraph:
     """The lineage graph of the events in ``path`` (see the module's contract)."""
     if not path.is_file():
         raise ValueError(f"{path}: no such events file")
-    folding = _Fold()
+    folding = GraphBuilder()
     count = 0
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
