@@ -12,16 +12,23 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from schema_oracle import assert_schema_valid, schema_problems
 
+from floe_lineage.graph.model import LineageGraph
+from floe_lineage.graph.static import static_events
+from floe_lineage.schemas import CLASSIFICATION_SCHEMA_URL
 from floe_lineage.tools.cli import main
 
 FLOE_LINEAGE = Path(sys.executable).parent / "floe-lineage"
 NS = "duckdb://db"
 DB = "warehouse.main"
+PRODUCER = "https://example.com/floe-tests"
+FACETS = "https://openlineage.io/spec/facets"
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -220,17 +227,26 @@ def chain(*, reroute: bool = False, classified: str = "public") -> list[dict[str
             "transformations": [transformation],
         }
 
+    def facet(url: str, **content: Any) -> dict[str, Any]:
+        return {"_producer": PRODUCER, "_schemaURL": url, **content}
+
     def dataset(table: str, columns: dict[str, str], lineage=None, indirect=None):
         facets: dict[str, Any] = {
-            "schema": {"fields": [{"name": k, "type": v} for k, v in columns.items()]}
+            "schema": facet(
+                f"{FACETS}/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                fields=[{"name": k, "type": v} for k, v in columns.items()],
+            )
         }
         if lineage:
-            facets["columnLineage"] = {
-                "fields": {k: {"inputFields": v} for k, v in lineage.items()},
+            facets["columnLineage"] = facet(
+                f"{FACETS}/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+                fields={k: {"inputFields": v} for k, v in lineage.items()},
                 **({"dataset": indirect} if indirect else {}),
-            }
+            )
         if table == "b":
-            facets["columnClassification"] = {"fields": {"x": {"classification": classified}}}
+            facets["columnClassification"] = facet(
+                CLASSIFICATION_SCHEMA_URL, fields={"x": {"classification": classified}}
+            )
         return {"namespace": NS, "name": f"{DB}.{table}", "facets": facets}
 
     def job(name: str, inputs: list, outputs: list) -> dict[str, Any]:
@@ -241,7 +257,14 @@ def chain(*, reroute: bool = False, classified: str = "public") -> list[dict[str
             "job": {
                 "namespace": "floe",
                 "name": f"model.p.{name}",
-                "facets": {"jobType": {"integration": "DBT", "jobType": "MODEL"}},
+                "facets": {
+                    "jobType": facet(
+                        f"{FACETS}/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
+                        processingType="BATCH",
+                        integration="DBT",
+                        jobType="MODEL",
+                    )
+                },
             },
             "inputs": inputs,
             "outputs": outputs,
@@ -327,3 +350,52 @@ def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path: Path):
     )
     changed = in_a_process("diff", good, write_events(tmp_path / "h.jsonl", chain(reroute=True)))
     assert changed.returncode == 1 and "impact" in changed.stdout
+
+
+def test_publish_static_sends_the_dag_as_valid_job_and_dataset_events(
+    sample_events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Through the configured (file) transport: one DatasetEvent per dataset, one JobEvent per
+    dbt node, strict-valid against the official schemas (plain jsonschema, ``schema_oracle``);
+    they describe the same lineage as the capture (an empty diff), and the run-event readers
+    (``summary``) skip them in a shared file."""
+    captured = write_events(tmp_path / "events.jsonl", sample_events)
+    published = tmp_path / "static.jsonl"
+    config = tmp_path / "openlineage.yml"
+    config.write_text(f"transport:\n  type: file\n  log_file_path: {published}\n  append: true\n")
+    monkeypatch.chdir(tmp_path)
+    done = cli("publish", "--static", captured, "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert_schema_valid(published, minimum=2)
+    events = [json.loads(line) for line in published.read_text().splitlines()]
+    kinds = [e["schemaURL"].rsplit("/", 1)[-1] for e in events]
+    assert all("run" not in e and "eventType" not in e for e in events)
+    jobs = {e["job"]["name"] for e in events if "job" in e}
+    assert {"model.floe.stg_orders", "model.floe.customers", "seed.floe.raw_orders"} <= jobs
+    assert kinds.count("DatasetEvent") == 9 and kinds.count("JobEvent") == len(jobs) == 23
+    assert f"published 9 datasets and 23 jobs ({len(events)} events)" in done.stdout
+    stg_orders = next(
+        e["dataset"] for e in events if e.get("dataset", {}).get("name", "").endswith(".stg_orders")
+    )
+    assert {"schema", "columnLineage"} <= stg_orders["facets"].keys()
+    sql = next(
+        e["job"]["facets"]["sql"]
+        for e in events
+        if e.get("job", {}).get("name") == ("model.floe.stg_orders")
+    )
+    assert "raw_orders" in sql["query"]
+    same = cli("diff", captured, published)
+    assert same.returncode == 0, same.stdout
+    shared = write_events(tmp_path / "shared.jsonl", [*sample_events, *events])
+    assert cli("summary", shared).returncode == 0
+
+
+def test_static_lineage_of_hand_written_events_is_valid(tmp_path: Path):
+    graph = LineageGraph.from_events(chain())
+    at = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    events = list(static_events(graph, "https://example.com/p", at))
+    assert [e["schemaURL"].rsplit("/", 1)[-1] for e in events] == ["DatasetEvent"] * 3 + [
+        "JobEvent"
+    ] * 3
+    problems = schema_problems(events)
+    assert not problems, problems

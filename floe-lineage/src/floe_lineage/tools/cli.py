@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from ..delivery.emitter import LineageEmitter, redact
 from ..delivery.spool import Spool
 from ..graph.diff import diff_graphs
 from ..graph.impact import column_impact, resolve_column
+from ..graph.model import LineageGraph
+from ..graph.static import static_events
+from ..producer import default_producer
 from .check import RECOVER_HINT, check_run, open_runs, runs_of
 from .diff_output import FORMATS, RENDER_DIFF, impact_output
 from .events_file import read_events
@@ -76,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     impact.add_argument("--upstream", action="store_true", help="upstream instead of downstream")
     for shown in (diff, impact):
         shown.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    publish = command("publish", "send the captured lineage as static lineage (--static)")
+    publish.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
+    publish.add_argument(
+        "--static",
+        action="store_true",
+        required=True,
+        help="a DatasetEvent per dataset and a JobEvent per dbt job (OpenLineage static lineage)",
+    )
+    publish.add_argument("--producer", help="the events' producer URI (default: floe-lineage's)")
     command("replay", "send the spooled (undelivered) events")
     command("recover", "ABORT the runs a killed process left open")
     args = parser.parse_args(argv)
@@ -84,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay_spool(args.config)
         if args.command == "recover":
             return recover(args.config)
+        if args.command == "publish":
+            source = args.events or configured_events_file(args.config)
+            return publish_static(read_graph(source), args.config, args.producer)
         if args.command == "diff":
             return show_diff(args.base, args.head, args.format)
         if args.command == "impact":
@@ -122,6 +138,23 @@ def show_diff(base: Path, head: Path, form: str) -> int:
     found = diff_graphs(read_graph(base), read_graph(head))
     print(RENDER_DIFF[form](found, str(base), str(head)))
     return 1 if found.changed else 0
+
+
+def publish_static(graph: LineageGraph, config_path: Path | None, producer: str | None) -> int:
+    """Send the graph's static lineage through the configured transport; 0 when all was sent."""
+    config = resolve_config(Path.cwd(), config_path)
+    transport = config.transport()
+    sent = 0
+    try:
+        for event in static_events(
+            graph, producer or default_producer(), datetime.now(timezone.utc)
+        ):
+            transport.emit(event)
+            sent += 1
+    finally:
+        transport.close()
+    print(f"published {len(graph.datasets)} datasets and {len(graph.jobs)} jobs ({sent} events)")
+    return 0
 
 
 def pick_run(

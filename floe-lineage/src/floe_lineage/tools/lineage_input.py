@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..graph.model import LineageGraph, GraphBuilder
+from ..graph.model import GraphBuilder, LineageGraph
 
 
 def read_graph(path: Path) -> LineageGraph:
