@@ -18,6 +18,7 @@ error, exit 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a DatasetEvent per dataset and a JobEvent per dbt job (OpenLineage static lineage)",
     )
     publish.add_argument("--producer", help="the events' producer URI (default: floe-lineage's)")
+    capture = command("capture", "run a Dagster project's dbt assets once in isolation")
+    capture.add_argument("project", nargs="?", type=Path, default=Path("."), help="default: .")
+    capture.add_argument("--out", type=Path, required=True, help="JSON-lines events file")
     command("replay", "send the spooled (undelivered) events")
     command("recover", "ABORT the runs a killed process left open")
     args = parser.parse_args(argv)
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay_spool(args.config)
         if args.command == "recover":
             return recover(args.config)
+        if args.command == "capture":
+            return capture_events(args.project, args.out)
         if args.command == "publish":
             source = args.events or configured_events_file(args.config)
             return publish_static(read_graph(source), args.config, args.producer)
@@ -154,6 +160,28 @@ def publish_static(graph: LineageGraph, config_path: Path | None, producer: str 
     finally:
         transport.close()
     print(f"published {len(graph.datasets)} datasets and {len(graph.jobs)} jobs ({sent} events)")
+    return 0
+
+
+def capture_events(project: Path, out: Path) -> int:
+    """Run the project's dbt assets once in isolation (``testing.capture``: a database and an
+    events file of their own) and write the run's events to ``out``, datasets under the names
+    the project configures, so two captures (e.g. of a pull request's base and head) diff."""
+    import tempfile
+
+    from ..testing.capture import CaptureError, capture_lineage
+
+    with tempfile.TemporaryDirectory(prefix="floe-capture-") as scratch:
+        try:
+            captured = capture_lineage(project.resolve(), Path(scratch))
+        except CaptureError as exc:
+            raise ValueError(str(exc)) from exc
+        lines = [json.dumps(event) for event in captured.events]
+    for copy, configured in captured.renamed.items():
+        lines = [line.replace(f'"{copy}.', f'"{configured}.') for line in lines]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"{line}\n" for line in lines), "utf-8")
+    print(f"captured {len(lines)} events of run {captured.run_id}: {out}")
     return 0
 
 
