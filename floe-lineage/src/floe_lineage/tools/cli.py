@@ -166,11 +166,15 @@ def publish_static(graph: LineageGraph, config_path: Path | None, producer: str 
 def capture_events(project: Path, out: Path) -> int:
     """Run the project's dbt assets once in isolation (``testing.capture``: a database and an
     events file of their own) and write the run's events to ``out``, datasets under the names
-    the project configures, so two captures (e.g. of a pull request's base and head) diff."""
+    the project configures, so two captures (e.g. of a pull request's base and head) diff.
+    The project's code is imported from its ``src/`` (else its root) before any installed copy."""
     import tempfile
 
     from ..testing.capture import CaptureError, capture_lineage
 
+    # the project's own code, even where another checkout of it is installed (a base branch)
+    sources = project.resolve() / "src"
+    sys.path.insert(0, str(sources if sources.is_dir() else project.resolve()))
     with tempfile.TemporaryDirectory(prefix="floe-capture-") as scratch:
         try:
             captured = capture_lineage(project.resolve(), Path(scratch))

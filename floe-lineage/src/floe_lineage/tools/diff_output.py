@@ -56,7 +56,10 @@ def diff_markdown(diff: LineageDiff, base: str, head: str) -> str:
     lines = ["## Lineage diff", "", f"`{base}` → `{head}`", ""]
     if not diff.changed:
         return "\n".join([*lines, "No lineage changes."])
-    counts = ", ".join(f"{len(found)} {title.split(':')[0]}" for title, found in _sections(diff))
+    counts = ", ".join(
+        f"{len(found)} {'columns impacted' if title.startswith('impact') else title}"
+        for title, found in _sections(diff)
+    )
     lines += [counts, ""]
     for title, found in _sections(diff):
         lines += [f"### {title[0].upper()}{title[1:]} ({len(found)})", ""]
