@@ -4,15 +4,17 @@
 line per node; WARN: a dbt test that completed with a failed assertion); ``check`` verifies a
 run's events against the manifest of the dbt project they came from (``manifest_lookup``) and
 the OpenLineage schemas, counts the warned tests, and finds runs left open anywhere in the file
-(exit 1 on problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends the
-spooled, undelivered events; ``recover`` closes, with ABORT, the runs a killed process left
+(exit 1 on problems); ``report`` writes a self-contained HTML lineage graph; ``replay`` sends
+the spooled, undelivered events; ``recover`` closes, with ABORT, the runs a killed process left
 open; ``diff BASE HEAD`` compares the lineage of two captures (datasets, jobs, columns, column
 lineage, classification, and every column downstream of a changed edge; exit 1 when something
-changed); ``impact MODEL.COLUMN`` lists the columns downstream (``--upstream``: upstream) of one
-column with their paths; ``publish --static`` sends the captured lineage as static JobEvents and
-DatasetEvents. Events default to the file the configured file transport writes, and the run to
-the last one captured. A file, configuration or manifest that cannot be used is one line of
-error, exit 2.
+changed; either side may be a compiled dbt project instead: lineage before any run); ``impact
+MODEL.COLUMN`` lists the columns downstream (``--upstream``: upstream) of one column with their
+paths; ``publish --static`` sends the lineage (captured, or of a compiled project) as static
+JobEvents and DatasetEvents; ``capture PROJECT --out FILE`` runs a Dagster project's dbt assets
+once in isolation and keeps the run's events. Events default to the file the configured file
+transport writes, and the run to the last one captured. A file, configuration or manifest that
+cannot be used is one line of error, exit 2.
 """
 
 from __future__ import annotations
@@ -73,16 +75,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report.add_argument("--out", type=Path, help="HTML file (default: report.html beside events)")
     diff = command("diff", "what changed in the lineage between two captures (exit 1: changes)")
-    diff.add_argument("base", type=Path, help="events file of the base (e.g. main)")
-    diff.add_argument("head", type=Path, help="events file of the head (e.g. the pull request)")
+    lineage_source = (
+        " events file, or a compiled dbt project: its folder, target folder or manifest.json"
+    )
+    diff.add_argument("base", type=Path, help="the base (e.g. main):" + lineage_source)
+    diff.add_argument("head", type=Path, help="the head (e.g. a pull request):" + lineage_source)
     impact = command("impact", "the columns downstream (or upstream) of one column, with paths")
     impact.add_argument("column", help="MODEL.COLUMN (the model as any unique suffix of its name)")
-    impact.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
+    impact.add_argument("events", nargs="?", type=Path, help=lineage_source.strip())
     impact.add_argument("--upstream", action="store_true", help="upstream instead of downstream")
     for shown in (diff, impact):
         shown.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     publish = command("publish", "send the captured lineage as static lineage (--static)")
-    publish.add_argument("events", nargs="?", type=Path, help="JSON-lines events file")
+    publish.add_argument("events", nargs="?", type=Path, help=lineage_source.strip())
     publish.add_argument(
         "--static",
         action="store_true",
