@@ -489,3 +489,36 @@ def test_a_project_that_cannot_be_read_is_one_line_of_error(compiled_project, tm
         done = cli("diff", good, bad)
         assert done.returncode == 2 and done.stdout == "", (bad, done.stdout)
         assert done.stderr.count("\n") == 1 and why in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_diff_of_two_git_refs_compiles_both_without_a_run(tmp_path: Path, monkeypatch):
+    """``diff --git BASE``: the dbt project at BASE and in the working tree, each compiled
+    into a temporary target against a database of its own (two `dbt compile`, no run)."""
+    project = copy_dbt_project(tmp_path / "repo" / "dbt")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(project)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    model = project / "models" / "staging" / "stg_customers.sql"
+    model.write_text(
+        model.read_text().replace(
+            "country as country_code", "upper(split_part(email, '.', -1)) as country_code"
+        )
+    )
+    monkeypatch.chdir(project.parent)
+    monkeypatch.delenv("DBT_PROJECT_DIR", raising=False)
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    done = cli("diff", "--git", "HEAD", "--format", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = json.loads(done.stdout)
+    assert names(found["impact"]) == {
+        "stg_customers.country_code",
+        "customers.country_code",
+        "customers_snapshot.country_code",
+    }
+    assert not list(tmp_path.rglob("*.duckdb"))  # the project's own database is not touched
+    listed = subprocess.run([*git, "worktree", "list"], capture_output=True, text=True).stdout
+    assert listed.count("\n") == 1  # the temporary worktree is gone
+    unknown = cli("diff", "--git", "no-such-ref")
+    assert unknown.returncode == 2 and "invalid reference" in unknown.stderr

@@ -78,8 +78,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     lineage_source = (
         " events file, or a compiled dbt project: its folder, target folder or manifest.json"
     )
-    diff.add_argument("base", type=Path, help="the base (e.g. main):" + lineage_source)
-    diff.add_argument("head", type=Path, help="the head (e.g. a pull request):" + lineage_source)
+    diff.add_argument("base", help="the base (e.g. main):" + lineage_source)
+    diff.add_argument("head", nargs="?", help="the head (e.g. a pull request):" + lineage_source)
+    diff.add_argument(
+        "--git",
+        action="store_true",
+        help="BASE and HEAD are git refs of the dbt project (HEAD omitted: the working tree),"
+        " each compiled with `dbt compile` into a temporary target (no run)",
+    )
+    diff.add_argument(
+        "--project-dir",
+        type=Path,
+        help="with --git: the dbt project (default: $DBT_PROJECT_DIR, else ./dbt, else .)",
+    )
     impact = command("impact", "the columns downstream (or upstream) of one column, with paths")
     impact.add_argument("column", help="MODEL.COLUMN (the model as any unique suffix of its name)")
     impact.add_argument("events", nargs="?", type=Path, help=lineage_source.strip())
@@ -112,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = args.events or configured_events_file(args.config)
             return publish_static(read_graph(source), args.config, args.producer)
         if args.command == "diff":
-            return show_diff(args.base, args.head, args.format)
+            if args.git:
+                return show_git_diff(args.base, args.head, args.project_dir, args.format)
+            if args.head is None:
+                raise ValueError("diff: name BASE and HEAD (or git refs with --git)")
+            return show_diff(Path(args.base), Path(args.head), args.format)
         if args.command == "impact":
             graph = read_graph(args.events or configured_events_file(args.config))
             try:
@@ -192,6 +207,23 @@ def capture_events(project: Path, out: Path) -> int:
     out.write_text("".join(f"{line}\n" for line in lines), "utf-8")
     print(f"captured {len(lines)} events of run {captured.run_id}: {out}")
     return 0
+
+
+def show_git_diff(base: str, head: str | None, project_dir: Path | None, form: str) -> int:
+    """The lineage diff of the dbt project at two git refs (``head`` None: the working tree)."""
+    import tempfile
+
+    from .git_refs import default_project_dir, graph_at
+
+    project = project_dir or default_project_dir(Path.cwd())
+    with tempfile.TemporaryDirectory(prefix="floe-diff-") as scratch:
+        (Path(scratch) / "base").mkdir()
+        (Path(scratch) / "head").mkdir()
+        before = graph_at(base, project, Path(scratch) / "base")
+        after = graph_at(head, project, Path(scratch) / "head")
+    found = diff_graphs(before, after)
+    print(RENDER_DIFF[form](found, base, head or "working tree"))
+    return 1 if found.changed else 0
 
 
 def pick_run(
