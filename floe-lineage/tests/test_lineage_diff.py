@@ -522,3 +522,28 @@ def test_diff_of_two_git_refs_compiles_both_without_a_run(tmp_path: Path, monkey
     assert listed.count("\n") == 1  # the temporary worktree is gone
     unknown = cli("diff", "--git", "no-such-ref")
     assert unknown.returncode == 2 and "invalid reference" in unknown.stderr
+
+
+def test_retyped_columns_and_removed_models(tmp_path: Path):
+    """A retyped column is listed with both types and impacts nothing by itself; a removed model
+    removes its job, its dataset and the edges into it, and its columns are not impact."""
+    base_events = chain()
+    base = write_events(tmp_path / "base.jsonl", base_events)
+    retyped = copy.deepcopy(base_events)
+    retyped[2]["outputs"][0]["facets"]["schema"]["fields"][0]["type"] = "HUGEINT"
+    code, found = diff_json(base, write_events(tmp_path / "retyped.jsonl", retyped))
+    assert code == 1
+    assert found["columns"]["retyped"] == [
+        {"dataset": f"{DB}.c", "column": "total", "base": "BIGINT", "head": "HUGEINT"}
+    ]
+    assert found["impact"] == [] and found["columnLineage"] == {"added": [], "removed": []}
+    code, found = diff_json(base, write_events(tmp_path / "fewer.jsonl", base_events[:2]))
+    assert code == 1
+    assert (found["jobs"]["removed"], found["datasets"]["removed"]) == (["model.p.c"], [f"{DB}.c"])
+    assert [
+        (e["source"]["column"], e["target"]["column"]) for e in found["columnLineage"]["removed"]
+    ] == [("x", "total")]
+    assert found["impact"] == [] and found["columns"]["removed"] == []
+    code, found = diff_json(write_events(tmp_path / "fewer.jsonl", base_events[:2]), base)
+    assert (found["jobs"]["added"], found["datasets"]["added"]) == (["model.p.c"], [f"{DB}.c"])
+    assert names(found["impact"]) == {"c.total"}
