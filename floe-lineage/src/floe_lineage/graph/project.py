@@ -10,9 +10,9 @@ is replaced by what the project says:
 - columns: a seed's CSV header (``project_dir`` / its ``original_file_path``, else its
   ``root_path``), a node's or source's documented columns (with their ``data_type`` when given),
   a model's or snapshot's traced output columns;
-- column lineage: traced (``openlineage.column_lineage``) from each model's and snapshot's
-  ``compiled_code``, the columns of what it reads as known so far; a node whose SQL cannot be
-  traced gets none.
+- column lineage: traced (``openlineage.column_lineage.trace_models``, in parallel wave by
+  wave) from each model's and snapshot's ``compiled_code``, the columns of what it reads as
+  known by then; a node whose SQL cannot be traced gets none.
 
 Types are those the YAML declares (else empty, and an empty type never counts as retyped).
 A manifest with no compiled SQL (``dbt parse`` only) raises ``ValueError``: run ``dbt compile``.
@@ -33,12 +33,7 @@ from openlineage.client.event_v2 import RunState
 from ..dbt.manifest import DbtGraph, DbtNode
 from ..dbt.relation import Relation
 from ..delivery.serialization import event_line
-from ..openlineage.column_lineage import (
-    ColumnLineage,
-    ColumnLineageError,
-    column_lineage,
-    snapshot_columns,
-)
+from ..openlineage.column_lineage import ColumnLineage, snapshot_columns, trace_models
 from ..openlineage.observations import Columns, WarehouseFacts
 from ..openlineage.run_events import EmissionContext, JobRun, NodeOutcome, RunFacts, node_end
 
@@ -62,26 +57,27 @@ def project_events(
     columns = _declared_columns(graph, manifest, project_dir)
     dialect = graph.adapter_type
     traced: dict[str, ColumnLineage] = {}
-    for uid in order:
-        node = graph.node(uid)
-        sql = compiled[uid]
-        if node is None or node.resource_type not in TRACED or not sql or not node.relation:
-            continue
-        parents = graph.inputs(uid)
-        inputs = {p.relation: columns.get(p.relation, []) for p in parents if p.relation}
-        try:
-            found = column_lineage(sql, dialect, inputs)
-        except ColumnLineageError:
-            continue
-        declared = dict(columns.get(node.relation, []))
-        output = [(c, declared.get(c, "")) for c in found.fields]
-        if node.resource_type == "snapshot" and len(parents) == 1 and parents[0].relation:
-            config = node.properties.get("config", {})
-            output += [(c, declared.get(c, "")) for c in SNAPSHOT_COLUMNS if c not in found.fields]
-            added = snapshot_columns(config, parents[0].relation, output)
-            found = replace(found, fields={**found.fields, **added})
-        columns[node.relation] = output  # traced: every column, not only the documented ones
-        traced[uid] = found
+    for level in _levels(graph, order, compiled):
+        tasks = [
+            (uid, sql, dialect, _input_columns(graph, uid, columns), ())
+            for uid, sql in ((uid, compiled[uid] or "") for uid in level)
+        ]
+        for uid, found in trace_models(tasks):
+            node = graph.node(uid)
+            if isinstance(found, str) or node is None or node.relation is None:
+                continue  # SQL that cannot be traced: no column lineage, as in a run
+            declared = dict(columns.get(node.relation, []))
+            output = [(c, declared.get(c, "")) for c in found.fields]
+            parents = graph.inputs(uid)
+            if node.resource_type == "snapshot" and len(parents) == 1 and parents[0].relation:
+                config = node.properties.get("config", {})
+                output += [
+                    (c, declared.get(c, "")) for c in SNAPSHOT_COLUMNS if c not in found.fields
+                ]
+                added = snapshot_columns(config, parents[0].relation, output)
+                found = replace(found, fields={**found.fields, **added})
+            columns[node.relation] = output  # traced: every column, not only documented ones
+            traced[uid] = found
     at = datetime.now(timezone.utc)
     dataset_namespace = f"{dialect}://{graph.metadata.get('project_name') or 'dbt'}"
     root = JobRun(namespace, "project", "00000000-0000-4000-8000-000000000000")
@@ -95,6 +91,31 @@ def project_events(
         outcome = NodeOutcome(RunState.COMPLETE, at, compiled_code=compiled[uid])
         events.append(orjson.loads(event_line(node_end(ctx, graph, node, outcome, facts))))
     return events
+
+
+def _levels(
+    graph: DbtGraph, order: list[str], compiled: Mapping[str, str | None]
+) -> list[list[str]]:
+    """The models and snapshots to trace, in waves: each after every traced node it reads, so a
+    wave's nodes are traced together (in parallel, ``trace_models``) once the columns of what
+    they read are known."""
+    level: dict[str, int] = {}
+    for uid in order:
+        node = graph.node(uid)
+        if node is None or node.resource_type not in TRACED or not compiled[uid]:
+            continue
+        if node.relation is None:
+            continue
+        below = [level[p.unique_id] for p in graph.inputs(uid) if p.unique_id in level]
+        level[uid] = 1 + max(below, default=-1)
+    waves: list[list[str]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+    for uid, at in level.items():
+        waves[at].append(uid)
+    return waves
+
+
+def _input_columns(graph: DbtGraph, uid: str, columns: Mapping[Relation, Columns]) -> dict:
+    return {p.relation: columns.get(p.relation, []) for p in graph.inputs(uid) if p.relation}
 
 
 def _sql(node: DbtNode | None) -> str | None:
