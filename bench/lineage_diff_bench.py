@@ -7,8 +7,10 @@ The captures are ``report_render.synthetic_events`` (every dataset with a typed 
 DIRECT and INDIRECT column lineage): BASE, and HEAD with one staging column re-routed (to
 another source column, its lineage reaching everything built on it) and one column renamed.
 Each command is one fresh process, timed from start to exit (the CLI's imports included), with
-its peak resident memory. Memory flat: the same commands on a file holding the same lineage four
-times over (four runs), and at a quarter of the nodes. Prints one JSON document and exits 1
+its peak resident memory. ``--compile`` also measures them from a synthetic dbt project of as
+many models compiled with ``dbt compile`` (lineage before the first run; reported, no limit).
+Memory flat: the same commands on a file holding the same lineage four times over (four runs),
+and at a quarter of the nodes. Prints one JSON document and exits 1
 when a median is over its limit (diff and impact 5 s, publish --static 30 s).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -99,11 +102,38 @@ def measure(args: list[str], runs: int, cwd: Path) -> dict[str, Any]:
     }
 
 
+def compiled_project(models: int, work: Path) -> Path:
+    """A synthetic dbt project of ``models`` models (``make_dbt_project.py``), compiled."""
+    project = work / "compiled"
+    here = Path(__file__).resolve().parent
+    subprocess.run(
+        [sys.executable, str(here / "make_dbt_project.py"), str(models), str(project)],
+        check=True,
+        capture_output=True,
+    )
+    dbt = Path(sys.executable).parent / "dbt"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(dbt), "compile", "--quiet", "--profiles-dir", str(project)],
+        check=True,
+        cwd=project,
+        env={**os.environ, "BENCH_DUCKDB_PATH": str(work / "bench.duckdb")},
+    )
+    print(f"dbt compile of {models} models: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return project
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also from a compiled synthetic dbt project of --jobs models (make_dbt_project.py,"
+        " dbt compile): lineage before the first run (reported, no limit)",
+    )
     options = parser.parse_args()
     results: dict[str, Any] = {"jobs": options.jobs}
     with tempfile.TemporaryDirectory(prefix="floe-diff-bench-") as scratch:
@@ -146,6 +176,23 @@ def main() -> int:
             ],
             "publish --static": ["publish", "--static", b, "--config", str(config)],
         }
+        if options.compile:
+            project = compiled_project(options.jobs, work)
+            other = work / "openlineage-compiled.yml"
+            other.write_text(
+                f"transport:\n  type: file\n  log_file_path: {work / 'c.jsonl'}\n  append: true\n"
+            )
+            measured |= {
+                "publish --static (compiled project)": [
+                    "publish",
+                    "--static",
+                    str(project),
+                    "--config",
+                    str(other),
+                ],
+                "impact (compiled project)": ["impact", "stg_customers.id", str(project)],
+                "diff (compiled project vs itself)": ["diff", str(project), str(project)],
+            }
         results["commands"] = {name: measure(a, options.runs, work) for name, a in measured.items()}
         shown = subprocess.run(
             [str(FLOE_LINEAGE), "diff", b, h, "--format", "json"], capture_output=True, text=True
