@@ -259,7 +259,8 @@ def bench(session: nox.Session) -> None:
     ``dbt build`` of the same dbt project (the Dagster-vs-dbt ratio), on its sample dbt project
     and synthetic ones of 200 and 2,000 models; the lineage work inside those runs, a profile
     and micro-benchmarks of the lineage core, and the delay of terminal events behind dbt's
-    node-finished log line; results in .bench/. ``nox -s bench -- --quick`` is a small smoke
+    node-finished log line; ``floe-lineage diff``, ``impact`` and ``publish --static`` at 2,000
+    nodes from captures; results in .bench/. ``nox -s bench -- --quick`` is a small smoke
     run; ``-- --py-spy`` also samples one run per project and mode with py-spy; other arguments
     go to bench/run_bench.py."""
     session.install(COPIER)
@@ -278,6 +279,16 @@ def bench(session: nox.Session) -> None:
             "--out",
             str(ROOT / ".bench"),
             *session.posargs,
+            env=ENV,
+        )
+        # floe-lineage diff, impact and publish --static at 2,000 nodes, from captures (and
+        # from a compiled 2,000-model dbt project: lineage before the first run)
+        session.run(
+            "python",
+            str(ROOT / "bench" / "lineage_diff_bench.py"),
+            "--compile",
+            "--out",
+            str(ROOT / ".bench" / "lineage-diff.json"),
             env=ENV,
         )
         # how long after dbt's NodeFinished each terminal event is written

@@ -4,6 +4,7 @@
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -192,3 +193,24 @@ def node_outcomes(new: set[Path], runtime: str) -> dict[str, str]:
         raise RuntimeError(f"{runtime} wrote {len(new)} run_results.json files, not one")
     results = json.loads(next(iter(new)).read_text())["results"]
     return {result["unique_id"]: result["status"] for result in results}
+
+
+@nox.session(name="lineage_diff")
+def lineage_diff(session: nox.Session) -> None:
+    """What this working tree changes in the lineage, against a git ref (default origin/main):
+    both captured in isolation (a database and an events file of their own, the project's data
+    untouched), compared column by column, with every column downstream of a changed edge.
+    ``nox -s lineage_diff -- main --format markdown``; exit 0 when nothing changed."""
+    base_ref, *options = session.posargs or ["origin/main"]
+    session.install("-e", ".[dev]")
+    env = {"DAGSTER_DISABLE_TELEMETRY": "1"}
+    with tempfile.TemporaryDirectory(prefix="lineage-diff-") as scratch:
+        base, before, after = (str(Path(scratch) / n) for n in ("base", "base.jsonl", "h.jsonl"))
+        git = ("git", "worktree")
+        session.run(*git, "add", "--detach", "--quiet", base, base_ref, external=True)
+        try:
+            session.run("floe-lineage", "capture", base, "--out", before, env=env)
+        finally:
+            session.run(*git, "remove", "--force", base, external=True)
+        session.run("floe-lineage", "capture", ".", "--out", after, env=env)
+        session.run("floe-lineage", "diff", before, after, *options, success_codes=[0, 1])

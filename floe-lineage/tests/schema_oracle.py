@@ -47,8 +47,11 @@ def registry() -> Registry:
 
 
 def facets_of(event: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Every facet of an event with where it sits: run, job, and each dataset's facets."""
+    """Every facet of an event with where it sits: run, job, each dataset's facets, and a static
+    DatasetEvent's dataset's facets."""
     found = []
+    for name, facet in ((event.get("dataset") or {}).get("facets") or {}).items():
+        found.append((f"dataset.facets.{name}", facet))
     for part in ("run", "job"):
         for name, facet in (event.get(part, {}).get("facets") or {}).items():
             found.append((f"{part}.facets.{name}", facet))
@@ -80,7 +83,8 @@ def schema_problems(events: list[dict[str, Any]]) -> list[str]:
     """Every violation of every event and facet, labelled ``event N (job, TYPE)``."""
     problems = []
     for number, event in enumerate(events, start=1):
-        label = f"event {number} ({event.get('job', {}).get('name')}, {event.get('eventType')})"
+        about = event.get("job") or event.get("dataset") or {}
+        label = f"event {number} ({about.get('name')}, {event.get('eventType', 'static')})"
         problems += [f"{label}: {p}" for p in violations(event, event.get("schemaURL"))]
         for where, facet in facets_of(event):
             url = facet.get("_schemaURL") if isinstance(facet, dict) else None

@@ -10,7 +10,8 @@ from typing import Any
 
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
     """The run events of ``path``, one per non-blank line; a line that is not one raises
-    ``ValueError`` naming ``file:line`` and what is wrong, on one line."""
+    ``ValueError`` naming ``file:line`` and what is wrong, on one line. Static lineage events
+    (JobEvent, DatasetEvent: ``floe-lineage publish --static``) are skipped."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -19,6 +20,8 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
                 event = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
+            if _is_static(event):
+                continue
             problem = _not_a_run_event(event)
             if problem:
                 raise ValueError(f"{path}:{number}: not an OpenLineage run event: {problem}")
@@ -36,3 +39,12 @@ def _not_a_run_event(event: Any) -> str | None:
         if not isinstance(event.get(key), str):
             return f"no {key}"
     return None
+
+
+def _is_static(event: Any) -> bool:
+    """A JobEvent or DatasetEvent: no run, and a ``schemaURL`` naming one of those."""
+    return (
+        isinstance(event, dict)
+        and "run" not in event
+        and str(event.get("schemaURL", "")).endswith(("/JobEvent", "/DatasetEvent"))
+    )
