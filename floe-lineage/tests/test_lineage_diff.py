@@ -326,6 +326,8 @@ def test_diff_core_on_hand_written_events(tmp_path: Path):
             "malformed",
         ),
     ],
+    # stable ids: the last case holds a random run id, and xdist's workers must agree on ids
+    ids=["not JSON", "a list", "no job name", "empty", "column lineage not a mapping"],
 )
 def test_malformed_input_is_one_line_of_error(tmp_path: Path, content: str, why: str):
     good = write_events(tmp_path / "good.jsonl", chain())
