@@ -51,6 +51,17 @@ REDIRECTING = (
 )
 # What a user's shell has not set: a project of its own then runs as its README says.
 USER_UNSET = ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "DAGSTER_HOME")
+
+
+def user_env(bin_dir: Path) -> dict[str, str]:
+    """A user's shell for a generated project: nothing redirecting it or set by this session
+    (``USER_UNSET``), ``bin_dir`` first on PATH, telemetry off."""
+    env = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
+    env["PATH"] = os.pathsep.join([str(bin_dir), env["PATH"]])
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    return env
+
+
 # Every facet the sample's events carry, where (as today's template emitted them).
 SAMPLE_FACETS = {
     "run": {"parent", "processing_engine", "dbt_run", "dbt_target"},
@@ -284,13 +295,10 @@ class Installed:
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """A command of the project's virtualenv, run in the project as an activated shell
         would (the virtualenv's bin first on PATH)."""
-        env = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
-        env["PATH"] = os.pathsep.join([str(self.venv / "bin"), env["PATH"]])
-        env["DAGSTER_DISABLE_TELEMETRY"] = "1"
         return subprocess.run(
             [str(self.venv / "bin" / args[0]), *args[1:]],
             cwd=self.project,
-            env=env,
+            env=user_env(self.venv / "bin"),
             capture_output=True,
             text=True,
             check=False,
@@ -310,12 +318,10 @@ def run_as_user(project: Path, commands: list[str], **env: str) -> None:
     """``commands`` one after another in one bash in ``project``, as a user's shell runs them
     (no variable of this session redirecting the project, PATH as the test's, where ``python``
     is this interpreter); fails with their output on the first failing one."""
-    environment = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
-    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     done = subprocess.run(
         ["bash", "-c", "set -e\n" + "\n".join(commands)],
         cwd=project,
-        env=environment | env,
+        env=user_env(Path(sys.executable).parent) | env,
         capture_output=True,
         text=True,
         check=False,
@@ -474,13 +480,10 @@ def test_dg_dev_serves_the_dbt_assets_and_the_runs_dg_launch_made(installed: Ins
     }
     assert launched, "test_dg_launch_emits_the_samples_lineage launched no run"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in (*REDIRECTING, *USER_UNSET)}
-    env["PATH"] = os.pathsep.join([str(installed.venv / "bin"), env["PATH"]])
-    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
     server = subprocess.Popen(
         [str(installed.venv / "bin" / "dg"), "dev", "--port", str(port), "--host", "127.0.0.1"],
         cwd=installed.project / "src",  # dg dev runs from the project root wherever started
-        env=env,
+        env=user_env(installed.venv / "bin"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: stopping it stops its children too

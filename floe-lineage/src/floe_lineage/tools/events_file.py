@@ -8,24 +8,30 @@ from pathlib import Path
 from typing import Any
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The run events of ``path``, one per non-blank line; a line that is not one raises
-    ``ValueError`` naming ``file:line`` and what is wrong, on one line. Static lineage events
-    (JobEvent, DatasetEvent: ``floe-lineage publish --static``) are skipped."""
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed JSON)`` of each non-blank line of ``path``, read a line at a
+    time; a line that is not JSON raises ``ValueError`` naming ``file:line``, on one line."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                event = json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
-            if _is_static(event):
-                continue
-            problem = _not_a_run_event(event)
-            if problem:
-                raise ValueError(f"{path}:{number}: not an OpenLineage run event: {problem}")
-            yield event
+
+
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The run events of ``path``, one per non-blank line; a line that is not one raises
+    ``ValueError`` naming ``file:line`` and what is wrong, on one line. Static lineage events
+    (JobEvent, DatasetEvent: ``floe-lineage publish --static``) are skipped."""
+    for number, event in json_lines(path):
+        if _is_static(event):
+            continue
+        problem = _not_a_run_event(event)
+        if problem:
+            raise ValueError(f"{path}:{number}: not an OpenLineage run event: {problem}")
+        yield event
 
 
 def _not_a_run_event(event: Any) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..graph.model import GraphBuilder, LineageGraph
+from .events_file import json_lines
 
 
 def read_graph(path: Path) -> LineageGraph:
@@ -27,22 +28,15 @@ def read_graph(path: Path) -> LineageGraph:
         raise ValueError(f"{path}: no such events file")
     folding = GraphBuilder()
     count = 0
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
-            problem = not_an_event(event)
-            if problem:
-                raise ValueError(f"{path}:{number}: not an OpenLineage event: {problem}")
-            try:
-                folding.add(event)
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}:{number}: malformed event: {exc!r}") from exc
-            count += 1
+    for number, event in json_lines(path):
+        problem = not_an_event(event)
+        if problem:
+            raise ValueError(f"{path}:{number}: not an OpenLineage event: {problem}")
+        try:
+            folding.add(event)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}:{number}: malformed event: {exc!r}") from exc
+        count += 1
     if not count:
         raise ValueError(f"{path}: holds no events")
     try:
