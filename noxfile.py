@@ -62,12 +62,14 @@ def render(session: nox.Session, destination: Path, *, quiet: bool = True, **dat
 
 
 def project_requirements(project: Path) -> list[str]:
-    """Runtime and ``dev`` requirements of a generated project, from its pyproject.toml, but
-    floe-lineage: the session installs this checkout's instead of the pinned commit."""
+    """Runtime, ``dev`` and ``production`` requirements of a generated project, from its
+    pyproject.toml, but floe-lineage: the session installs this checkout's instead of the pinned
+    commit."""
     metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    extras = metadata["optional-dependencies"]
     return [
         requirement
-        for requirement in [*metadata["dependencies"], *metadata["optional-dependencies"]["dev"]]
+        for requirement in [*metadata["dependencies"], *extras["dev"], *extras["production"]]
         if Requirement(requirement).name != "floe-lineage"
     ]
 
