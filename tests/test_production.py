@@ -101,7 +101,8 @@ def test_the_production_instance_takes_postgres_and_the_queue_from_the_environme
     # the project's default instance is untouched, its dbt step in the pool the file limits
     assert "sqlite" in yaml.safe_load((project / "dagster.yaml").read_text())["storage"]
     defs = project / "src" / "floe_defaults" / "defs" / "transform" / "defs.yaml"
-    assert yaml.safe_load(defs.read_text())["attributes"]["op"] == {"pool": "dbt_warehouse"}
+    op = yaml.safe_load(defs.read_text())["attributes"]["op"]
+    assert op == {"name": "floe_defaults", "pool": "dbt_warehouse"}  # the name dagster-dbt gives
     pyproject = (project / "pyproject.toml").read_text()
     assert 'production = [\n    "dagster-postgres>=0.29,<0.30",' in pyproject
 
@@ -423,6 +424,7 @@ def test_production_instance_runs_queued_and_scheduled_runs_with_lineage_over_ht
         parent = event["run"]["facets"]["parent"]
         if parent["run"]["runId"] in dagster_runs:  # the Dagster step's run
             assert parent["root"]["run"]["runId"] == parent["run"]["runId"]
+            assert event["job"]["name"] == "prod_line_job.prod_line"  # the step: the dbt project
             steps[run_id] = parent["run"]["runId"]
     assert set(steps.values()) == dagster_runs  # every run's step emitted lineage
     nodes = [e for e in by_run.values() if e["run"]["runId"] not in steps]

@@ -88,6 +88,17 @@ def test_a_port_nothing_listens_on_is_named() -> None:
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
+def test_a_host_that_does_not_resolve_is_named() -> None:
+    settings = PostgresSettings.from_environment(
+        {**GOOD, "DAGSTER_PG_HOST": "no-such-host.invalid"}
+    )
+    with pytest.raises(ProductionInstanceError) as raised:
+        settings.check(timeout=5)
+    message = str(raised.value)
+    assert message.startswith("DAGSTER_PG_HOST=no-such-host.invalid: the host name cannot be")
+    assert PASSWORD not in message
+
+
 def test_the_storage_checks_before_dagster_connects(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {**GOOD, "DAGSTER_PG_PORT": str(closed_port())}.items():
         monkeypatch.setenv(name, value)

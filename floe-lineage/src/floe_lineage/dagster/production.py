@@ -113,10 +113,9 @@ class PostgresSettings:
         where = f"{HOST}={self.host} {PORT}={self.port}"
         try:
             probe = socket.create_connection((self.host, self.port), timeout=timeout)
-        except socket.gaierror:
+        except socket.gaierror as exc:
             raise ProductionInstanceError(
-                f"{HOST}={self.host}: no such host (the production Dagster instance's"
-                " PostgreSQL server)"
+                f"{HOST}={self.host}: the host name cannot be resolved ({exc.strerror})"
             ) from None
         except OSError as exc:
             raise ProductionInstanceError(
