@@ -98,6 +98,7 @@ def test_the_production_instance_takes_postgres_and_the_queue_from_the_environme
     assert config["run_coordinator"]["class"] == "QueuedRunsFromEnvironment"
     assert config["run_coordinator"]["config"]["max_concurrent_runs"] == 4
     assert config["concurrency"] == {"pools": {"default_limit": 1}}
+    assert config["run_monitoring"] == {"enabled": True, "free_slots_after_run_end_seconds": 60}
     # the project's default instance is untouched, its dbt step in the pool the file limits
     assert "sqlite" in yaml.safe_load((project / "dagster.yaml").read_text())["storage"]
     defs = project / "src" / "floe_defaults" / "defs" / "transform" / "defs.yaml"
