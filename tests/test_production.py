@@ -359,30 +359,27 @@ def test_production_instance_runs_queued_and_scheduled_runs_with_lineage_over_ht
         )
         collector.refusing = False
 
-        def scheduled_and_launched_done() -> dict[str, dict[str, Any]] | None:
-            found = runs(port)
-            scheduled = {
+        def scheduled(found: dict[str, dict[str, Any]]) -> set[str]:
+            return {
                 run_id
                 for run_id, run in found.items()
                 if run["tags"].get("dagster/schedule_name") == "prod_line_schedule"
             }
+
+        wait_for("the schedule's first run", lambda: scheduled(runs(port)), services)
+        for schedule in repository["schedules"]:  # one scheduled run is enough
+            graphql(port, STOP_SCHEDULE, {"id": schedule["id"]})
+
+        def everything_ended() -> dict[str, dict[str, Any]] | None:
+            found = runs(port)
             done = {run_id for run_id, run in found.items() if run["status"] in TERMINAL_RUN}
-            if launched <= done and scheduled & done:
+            # a run the schedule queued while it was being stopped may stay queued
+            queued = {run_id for run_id, run in found.items() if run["status"] == "QUEUED"}
+            if launched <= done and scheduled(found) & done and done | queued == set(found):
                 return found
             return None
 
-        final = wait_for(
-            "the launched runs and a scheduled one", scheduled_and_launched_done, services
-        )
-        # no new scheduled run from here on
-        for schedule in repository["schedules"]:
-            graphql(port, STOP_SCHEDULE, {"id": schedule["id"]})
-        wait_for(
-            "every run to end",
-            lambda: all(r["status"] in TERMINAL_RUN | {"QUEUED"} for r in runs(port).values()),
-            services,
-        )
-        final = runs(port)
+        final = wait_for("the launched runs and a scheduled one to end", everything_ended, services)
     finally:
         for service in services:
             service.stop()
