@@ -2,22 +2,27 @@
 ``DbtProjectWithLineage`` per selection, each its own op and step, in the DuckDB pool), run by
 the multiprocess executor and by two Celery workers (Debian's ``redis-server`` as broker and
 result backend, started here on 127.0.0.1, bounded), each run's lineage checked against the
-default project's run by the in-process executor.
+default project's run by the in-process executor; on PostgreSQL, without the pool, two steps at
+once appending to the one events file. Those are marked ``slow``; the choice of the executor by
+``FLOE_EXECUTOR`` is not.
 
 Every test renders projects with the defaults and runs them with ``dg launch`` from the
 project root as a user does (the project's own ``dagster.yaml`` instance, here named by
 ``DAGSTER_HOME`` so the workers and the test read the same one), with this session's
 interpreter and the project's ``src`` on ``PYTHONPATH`` instead of an installed virtualenv.
-Without ``redis-server`` the Celery test skips, unless ``FLOE_REQUIRE_REDIS`` is set (CI).
+Without ``redis-server`` the Celery test skips, unless ``FLOE_REQUIRE_REDIS`` is set (CI);
+without PostgreSQL's server binaries, or as another user than root, the PostgreSQL test skips.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +33,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import VARIANTS, assert_schema_valid, render, tool
+from conftest import ROOT, VARIANTS, Renders, assert_schema_valid, load_module, render, tool
 from test_generated_project import free_port, suite_env
-
-pytestmark = pytest.mark.slow
 
 PACKAGE = "floe_defaults"
 JOB = "__ASSET_JOB"  # the job `dg launch --assets` runs
@@ -58,15 +61,17 @@ DEADLINE = 600  # seconds any one command or wait may take (2 shared cores)
 # -- the project -------------------------------------------------------------------------------
 
 
-def split_into_steps(project: Path, queues: dict[str, str] | None = None) -> None:
+def split_into_steps(
+    project: Path, queues: dict[str, str] | None = None, pool: str | None = POOL
+) -> None:
     """Replace the project's one dbt component with one per ``STEPS`` selection, as
     docs/executors.md does: the same attributes, plus ``select`` and ``op`` (a name, the
-    DuckDB pool, and the Celery queue ``queues`` gives the step)."""
+    ``pool`` unless None, and the Celery queue ``queues`` gives the step)."""
     path = project / "src" / PACKAGE / "defs" / "transform" / "defs.yaml"
     one = yaml.safe_load(path.read_text())
     documents = []
     for name, select in STEPS.items():
-        op: dict[str, Any] = {"name": name, "pool": POOL}
+        op: dict[str, Any] = {"name": name} | ({"pool": pool} if pool else {})
         if queues:
             op["tags"] = {"dagster-celery/queue": queues[name]}
         attributes = {**one["attributes"], "select": select, "op": op}
@@ -245,9 +250,46 @@ def step_processes(project: Path, run_id: str) -> tuple[int, dict[str, int], dic
     return run_pid, started, workers
 
 
+def test_floe_executor_names_the_executor(rendered: Renders) -> None:
+    """``executor()`` of the generated ``definitions.py``: each ``FLOE_EXECUTOR`` value its
+    executor (Celery's only with the ``celery`` extra, which ``nox -s tests`` does not install:
+    then an ImportError naming it), anything else a ValueError naming the choices."""
+    src = rendered("defaults") / "src"
+    script = f"""
+import sys
+sys.path.insert(0, {str(src)!r})
+from {PACKAGE}.definitions import executor
+for name in ("in_process", "multiprocess", "celery", "threads"):
+    try:
+        print(name, executor(name).name)
+    except (ImportError, ValueError) as error:
+        print(name, type(error).__name__, error)
+"""
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["in_process in_process", "multiprocess multiprocess"]
+    if importlib.util.find_spec("dagster_celery"):  # this interpreter's, the script's too
+        assert lines[2] == "celery celery"
+    else:
+        assert (
+            lines[2] == 'celery ImportError FLOE_EXECUTOR=celery needs pip install -e ".[celery]"'
+        )
+    assert lines[3] == (
+        "threads ValueError FLOE_EXECUTOR must be in_process, multiprocess or celery, not 'threads'"
+    )
+
+
 # -- the multiprocess executor ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_several_steps_run_in_processes_of_their_own_with_lineage_per_step(
     tmp_path: Path, baseline: dict[str, Any]
 ) -> None:
@@ -268,6 +310,59 @@ def test_several_steps_run_in_processes_of_their_own_with_lineage_per_step(
     assert set(pids) == set(STEPS)
     assert len({run_pid, *pids.values()}) == 1 + len(STEPS), (run_pid, pids)
     print(f"multiprocess, {len(STEPS)} steps: {seconds:.1f} s")
+
+
+@pytest.fixture
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the test's own (floe-lineage's tests' ``postgres_server``: the
+    machine's server binaries run as the ``postgres`` user, as root must), on a free loopback
+    port, with the sample's database ``warehouse``."""
+    servers = load_module(ROOT / "floe-lineage" / "tests" / "postgres_server.py")
+    try:
+        servers.binaries()
+    except RuntimeError as missing:
+        pytest.skip(str(missing))
+    if os.geteuid() != 0:
+        pytest.skip("starts PostgreSQL as the postgres system user: run as root (CI)")
+    with servers.server_as_postgres_user() as server:
+        server.create_database("warehouse")
+        yield server
+
+
+@pytest.mark.slow
+def test_independent_steps_on_postgresql_write_one_events_file_at_once(
+    tmp_path: Path, postgres: Any, baseline: dict[str, Any]
+) -> None:
+    """On PostgreSQL, without the pool (docs/executors.md): ``marts`` and ``snapshots`` both
+    wait only for ``staging``, then run side by side in two processes that append to the one
+    events file at the same time; every line stays one whole valid event, each step keeps its
+    own parent run, and every node of the in-process run is there, closed once."""
+    project = render(tmp_path / "project", VARIANTS["defaults"])
+    split_into_steps(project, pool=None)
+    env = project_env(
+        project,
+        FLOE_EXECUTOR="multiprocess",
+        DBT_TARGET="postgres",
+        **postgres.environment("warehouse"),
+    )
+    started = time.monotonic()
+    finished(launch(project, env), project)
+    seconds = time.monotonic() - started
+    events = read_events(project)
+    _, spans = check_steps(events)
+    assert spans["staging"][1] <= min(spans["marts"][0], spans["snapshots"][0]), spans
+    assert max(spans["marts"][0], spans["snapshots"][0]) < min(
+        spans["marts"][1], spans["snapshots"][1]
+    ), f"marts and snapshots did not run at the same time: {spans}"
+    # in the file too: each step's START comes before the other's COMPLETE
+    lines = {(e["job"]["name"], e["eventType"]): i for i, e in enumerate(events) if is_step(e)}
+    for one, other in (("marts", "snapshots"), ("snapshots", "marts")):
+        assert lines[(f"{JOB}.{one}", "START")] < lines[(f"{JOB}.{other}", "COMPLETE")]
+    facts = node_facts(events)
+    assert set(facts) == set(baseline)
+    for node, node_events in facts.items():
+        assert [e["eventType"] for e in node_events][:2] == ["START", "COMPLETE"], node
+    print(f"multiprocess on PostgreSQL, {len(STEPS)} steps: {seconds:.1f} s")
 
 
 # -- Celery ----------------------------------------------------------------------------------
@@ -350,6 +445,7 @@ def ready_lines(log: Path) -> str:
     )
 
 
+@pytest.mark.slow
 def test_celery_workers_run_the_steps_with_lineage_as_complete_as_in_process(
     tmp_path: Path, redis_url: str, baseline: dict[str, Any]
 ) -> None:

@@ -6,8 +6,8 @@ import dagster as dg
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Everything under defs/, run by the executor FLOE_EXECUTOR names (README: Running steps
-    in parallel)."""
+    """Everything under defs/, run by the executor FLOE_EXECUTOR names (README: Several steps,
+    other executors)."""
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(executor=executor(os.environ.get("FLOE_EXECUTOR") or "in_process")),
@@ -24,7 +24,9 @@ def executor(name: str) -> dg.ExecutorDefinition:
     if name == "multiprocess":
         return dg.multiprocess_executor
     if name == "celery":
-        from dagster_celery import celery_executor
-
+        try:
+            from dagster_celery import celery_executor
+        except ImportError as missing:
+            raise ImportError('FLOE_EXECUTOR=celery needs pip install -e ".[celery]"') from missing
         return celery_executor
     raise ValueError(f"FLOE_EXECUTOR must be in_process, multiprocess or celery, not {name!r}")
