@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -87,15 +88,15 @@ def project_env(project: Path, **extra: str) -> dict[str, str]:
 
 def launch(project: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """``dg launch --assets '*'`` in ``project``, output in ``launch.log`` beside it."""
-    log = (project.parent / "launch.log").open("w")
-    return subprocess.Popen(
-        [tool("dg"), "launch", "--assets", "*", *args],
-        cwd=project,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with (project.parent / "launch.log").open("w") as log:
+        return subprocess.Popen(
+            [tool("dg"), "launch", "--assets", "*", *args],
+            cwd=project,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def finished(process: subprocess.Popen[str], project: Path) -> None:
@@ -109,28 +110,33 @@ def finished(process: subprocess.Popen[str], project: Path) -> None:
     assert code == 0, f"dg launch exited {code}:\n{output[-4000:]}"
 
 
+@dataclass
+class InProcessRun:
+    """The default project, one dbt step, run by its default executor (in-process) in the
+    background from the first test that asks, so it runs beside that test's own run."""
+
+    project: Path
+    process: subprocess.Popen[str]
+    _facts: dict[str, Any] | None = None
+
+    def facts(self) -> dict[str, Any]:
+        """Per dbt node, the facts of its events (``node_facts``), once the run ended."""
+        if self._facts is None:
+            finished(self.process, self.project)
+            events = read_events(self.project)
+            assert {e["job"]["name"] for e in events if is_step(e)} == {f"{JOB}.{PACKAGE}"}
+            self._facts = node_facts(events)
+        return self._facts
+
+
 @pytest.fixture(scope="module")
-def in_process(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
-    """The default project run by its default, the in-process executor, started in the
-    background on first request: ``baseline`` waits for it."""
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessRun]:
     project = render(tmp_path_factory.mktemp("in-process") / "project", VARIANTS["defaults"])
-    process = launch(project, project_env(project))
-    yield project, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture(scope="module")
-def baseline(in_process: tuple[Path, subprocess.Popen[str]]) -> dict[str, Any]:
-    """Per dbt node, the facts of the in-process run's events (``node_facts``)."""
-    project, process = in_process
-    finished(process, project)
-    events = read_events(project)
-    assert {e["job"]["name"] for e in events if is_step(e)} == {f"{JOB}.{PACKAGE}"}
-    return node_facts(events)
+    run = InProcessRun(project, launch(project, project_env(project)))
+    yield run
+    if run.process.poll() is None:
+        run.process.kill()
+        run.process.wait()
 
 
 # -- lineage ---------------------------------------------------------------------------------
@@ -291,7 +297,7 @@ for name in ("in_process", "multiprocess", "celery", "threads"):
 
 @pytest.mark.slow
 def test_several_steps_run_in_processes_of_their_own_with_lineage_per_step(
-    tmp_path: Path, baseline: dict[str, Any]
+    tmp_path: Path, in_process: InProcessRun
 ) -> None:
     """``FLOE_EXECUTOR=multiprocess``: the three dbt steps each run in a process of its own,
     one at a time (the DuckDB pool's limit of 1 in the project's ``dagster.yaml``), all
@@ -305,7 +311,7 @@ def test_several_steps_run_in_processes_of_their_own_with_lineage_per_step(
     events = read_events(project)
     run_id, spans = check_steps(events)
     assert one_at_a_time(spans), spans
-    assert node_facts(events) == baseline
+    assert node_facts(events) == in_process.facts()
     run_pid, pids, _ = step_processes(project, run_id)
     assert set(pids) == set(STEPS)
     assert len({run_pid, *pids.values()}) == 1 + len(STEPS), (run_pid, pids)
@@ -331,7 +337,7 @@ def postgres() -> Iterator[Any]:
 
 @pytest.mark.slow
 def test_independent_steps_on_postgresql_write_one_events_file_at_once(
-    tmp_path: Path, postgres: Any, baseline: dict[str, Any]
+    tmp_path: Path, postgres: Any, in_process: InProcessRun
 ) -> None:
     """On PostgreSQL, without the pool (docs/executors.md): ``marts`` and ``snapshots`` both
     wait only for ``staging``, then run side by side in two processes that append to the one
@@ -359,7 +365,7 @@ def test_independent_steps_on_postgresql_write_one_events_file_at_once(
     for one, other in (("marts", "snapshots"), ("snapshots", "marts")):
         assert lines[(f"{JOB}.{one}", "START")] < lines[(f"{JOB}.{other}", "COMPLETE")]
     facts = node_facts(events)
-    assert set(facts) == set(baseline)
+    assert set(facts) == set(in_process.facts())
     for node, node_events in facts.items():
         assert [e["eventType"] for e in node_events][:2] == ["START", "COMPLETE"], node
     print(f"multiprocess on PostgreSQL, {len(STEPS)} steps: {seconds:.1f} s")
@@ -447,7 +453,7 @@ def ready_lines(log: Path) -> str:
 
 @pytest.mark.slow
 def test_celery_workers_run_the_steps_with_lineage_as_complete_as_in_process(
-    tmp_path: Path, redis_url: str, baseline: dict[str, Any]
+    tmp_path: Path, redis_url: str, in_process: InProcessRun
 ) -> None:
     """``FLOE_EXECUTOR=celery``, the broker and backend in the run config and the workers'
     ``-y`` file: two workers, each on a queue of its own (the steps' ``dagster-celery/queue``
@@ -476,7 +482,7 @@ def test_celery_workers_run_the_steps_with_lineage_as_complete_as_in_process(
     events = read_events(project)
     run_id, spans = check_steps(events)
     assert one_at_a_time(spans), spans
-    assert node_facts(events) == baseline
+    assert node_facts(events) == in_process.facts()
     run_pid, pids, workers = step_processes(project, run_id)
     assert {step: name.split("@")[0] for step, name in workers.items()} == queues
     assert set(pids) == set(STEPS) and run_pid not in pids.values(), (run_pid, pids)
