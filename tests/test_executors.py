@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -386,14 +387,19 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     command = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
     command += ["no", "--maxmemory", "64mb", "--dir", str(tmp_path), "--protected-mode", "yes"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "redis.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:  # until it accepts connections, or exits
-            if "Ready to accept connections" in line:
+        deadline = time.monotonic() + DEADLINE
+        while True:  # until it accepts connections, or exits
+            assert process.poll() is None, f"redis-server exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"redis-server never listened:\n{log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
                 break
-        else:
-            pytest.fail(f"redis-server exited {process.wait()} before accepting connections")
+            except OSError:
+                time.sleep(0.1)
         yield f"redis://127.0.0.1:{port}"
     finally:
         process.terminate()
