@@ -61,15 +61,17 @@ def render(session: nox.Session, destination: Path, *, quiet: bool = True, **dat
     return destination
 
 
-def project_requirements(project: Path) -> list[str]:
-    """Runtime, ``dev`` and ``production`` requirements of a generated project, from its
-    pyproject.toml, but floe-lineage: the session installs this checkout's instead of the pinned
-    commit."""
+def project_requirements(
+    project: Path, extras: tuple[str, ...] = ("dev", "production")
+) -> list[str]:
+    """Runtime requirements of a generated project and those of its ``extras``, from its
+    pyproject.toml, but floe-lineage: the session installs this checkout's instead of the
+    pinned commit."""
     metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    extras = metadata["optional-dependencies"]
+    optional = [r for extra in extras for r in metadata["optional-dependencies"][extra]]
     return [
         requirement
-        for requirement in [*metadata["dependencies"], *extras["dev"], *extras["production"]]
+        for requirement in [*metadata["dependencies"], *optional]
         if Requirement(requirement).name != "floe-lineage"
     ]
 
@@ -83,13 +85,16 @@ def committed() -> bool:
     return not status.stdout.strip()
 
 
-def install_test_dependencies(session: nox.Session) -> None:
+def install_test_dependencies(
+    session: nox.Session, extras: tuple[str, ...] = ("dev", "production")
+) -> None:
     """copier, pytest, this checkout's floe-lineage with its ``test`` extra, and every other
-    runtime and ``dev`` dependency of a generated project (read from a fresh render)."""
+    runtime dependency of a generated project and of its ``extras`` (read from a fresh
+    render)."""
     session.install(COPIER, "pytest>=8", "pytest-xdist", "uv", "-e", f"{LIBRARY}[test]")
     with tempfile.TemporaryDirectory(prefix="floe-deps-") as scratch:
         project = render(session, Path(scratch) / "project", project_name="Floe Deps")
-        requirements = project_requirements(project)
+        requirements = project_requirements(project, extras)
     session.install(*requirements)
 
 
@@ -120,9 +125,11 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """The ``slow`` tier ``tests`` leaves out: fault injection (killed runs and processes,
     locked DuckDB files, dead backends), dbt on a real PostgreSQL server (its server binaries
-    must be installed: Debian's ``postgresql``), and the generated project installed with the
-    pip ``python3 -m venv`` gives on every Python from 3.10 to 3.13 found here. CI runs it."""
-    install_test_dependencies(session)
+    must be installed: Debian's ``postgresql``), the generated project installed with the
+    pip ``python3 -m venv`` gives on every Python from 3.10 to 3.13 found here, and split into
+    several steps run by the multiprocess executor and by Celery workers (the project's
+    ``celery`` extra; Debian's ``redis-server`` as broker). CI runs it."""
+    install_test_dependencies(session, extras=("dev", "production", "celery"))
     run_suites(session, "slow")
 
 

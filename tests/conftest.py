@@ -231,19 +231,22 @@ def rendered_path(template_file: str, values: dict[str, Any]) -> str | None:
     return path.removesuffix(".jinja")
 
 
-def _schema_oracle() -> Any:
-    """floe-lineage's tests' own check of captured events (``schema_oracle.py``: plain
-    jsonschema against the schema files, plus the outside validator when
-    ``$FLOE_OL_VALIDATOR`` names it), loaded by path: that folder is another pytest root."""
-    path = ROOT / "floe-lineage" / "tests" / "schema_oracle.py"
-    spec = importlib.util.spec_from_file_location("floe_schema_oracle", path)
+def load_module(path: Path) -> Any:
+    """A helper module of floe-lineage's tests, loaded by path (that folder is another pytest
+    root), as ``floe_<its name>``."""
+    spec = importlib.util.spec_from_file_location(f"floe_{path.stem}", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-assert_schema_valid = _schema_oracle().assert_schema_valid
+# floe-lineage's tests' own check of captured events (``schema_oracle.py``: plain jsonschema
+# against the schema files, plus the outside validator when ``$FLOE_OL_VALIDATOR`` names it).
+assert_schema_valid = load_module(
+    ROOT / "floe-lineage" / "tests" / "schema_oracle.py"
+).assert_schema_valid
 
 
 def tool(name: str) -> str:
