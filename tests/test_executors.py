@@ -55,7 +55,7 @@ STEP_OF = {
     "test.floe_defaults.assert_order_amounts_not_negative": "marts",
     "snapshot.floe_defaults.customers_snapshot": "snapshots",
 }
-POOL = "duckdb_warehouse"
+POOL = "dbt_warehouse"
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 DEADLINE = 600  # seconds any one command or wait may take (2 shared cores)
 
@@ -68,7 +68,8 @@ def split_into_steps(
 ) -> None:
     """Replace the project's one dbt component with one per ``STEPS`` selection, as
     docs/executors.md does: the same attributes, plus ``select`` and ``op`` (a name, the
-    ``pool`` unless None, and the Celery queue ``queues`` gives the step)."""
+    ``pool`` unless None, and the Celery queue ``queues`` gives the step); with a pool, the
+    project's ``dagster.yaml`` limits it to one step at a time."""
     path = project / "src" / PACKAGE / "defs" / "transform" / "defs.yaml"
     one = yaml.safe_load(path.read_text())
     documents = []
@@ -79,6 +80,11 @@ def split_into_steps(
         attributes = {**one["attributes"], "select": select, "op": op}
         documents.append({"type": one["type"], "attributes": attributes})
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    if pool:  # DuckDB: the pool's steps take turns (docs/executors.md)
+        instance = project / "dagster.yaml"
+        config = yaml.safe_load(instance.read_text())
+        config["concurrency"] = {"pools": {"default_limit": 1}}
+        instance.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def project_env(project: Path, **extra: str) -> dict[str, str]:
