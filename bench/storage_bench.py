@@ -136,7 +136,8 @@ def stored_events(arm: dict[str, Any], home: Path, server: Any, database: str) -
     )
     counts: dict[str, int] = {}
     if arm["storage"] == "sqlite":
-        for db in (home / "storage").glob("*.db"):
+        # the event log of each run: a database per run (storage/ or history/runs/)
+        for db in home.rglob("*.db"):
             if db.stem in ("index", "runs", "schedules"):
                 continue
             with sqlite3.connect(db) as connection:
