@@ -261,6 +261,47 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), env=env)
 
 
+DAGSTER_POSTGRES = "dagster-postgres>=0.29,<0.30"  # Dagster's PostgreSQL storage, for dagster 1.13
+
+
+def split_storage_args(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """The session's arguments for run_bench.py, and those for storage_bench.py: ``--storage-X
+    V`` or ``--storage-X=V`` become its ``--X V``; ``--quick`` goes to both."""
+    ours, storage, args = [], [], iter(posargs)
+    for arg in args:
+        if arg.startswith("--storage-"):
+            name, _, value = arg.removeprefix("--storage-").partition("=")
+            storage += [f"--{name}", value or next(args)]
+        else:
+            ours.append(arg)
+            if arg == "--quick":
+                storage.append(arg)
+    return ours, storage
+
+
+def install_bench(session: nox.Session, project: Path, *extra: str) -> None:
+    """floe-lineage from this working tree (the code measured), the project's other
+    dependencies (dagster-dg-cli for `dg launch`) with their own ranges, dagster-postgres; the
+    project's own package is put on PYTHONPATH by run_bench.py, as an editable install would."""
+    session.install(
+        str(LIBRARY), *project_requirements(project), DAGSTER_POSTGRES, "matplotlib>=3.8", *extra
+    )
+
+
+def run_storage_bench(session: nox.Session, project: Path, args: list[str]) -> None:
+    """Dagster on PostgreSQL storage vs SQLite vs plain dbt build (bench/storage_bench.py)."""
+    session.run(
+        "python",
+        str(ROOT / "bench" / "storage_bench.py"),
+        "--project",
+        str(project),
+        "--out",
+        str(ROOT / ".bench" / "storage.json"),
+        *args,
+        env=ENV,
+    )
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed as users feel it, on this machine: ``dg launch --assets '*'`` of a freshly rendered
@@ -269,17 +310,19 @@ def bench(session: nox.Session) -> None:
     and synthetic ones of 200 and 2,000 models; the lineage work inside those runs, a profile
     and micro-benchmarks of the lineage core, and the delay of terminal events behind dbt's
     node-finished log line; ``floe-lineage diff``, ``impact`` and ``publish --static`` at 2,000
-    nodes from captures; results in .bench/. ``nox -s bench -- --quick`` is a small smoke
-    run; ``-- --py-spy`` also samples one run per project and mode with py-spy; other arguments
-    go to bench/run_bench.py."""
+    nodes from captures; Dagster on PostgreSQL storage vs SQLite vs plain dbt
+    (bench/storage_bench.py, as ``nox -s bench_storage``); results in .bench/. ``nox -s bench
+    -- --quick`` is a small smoke run; ``-- --py-spy`` also samples one run per project and mode
+    with py-spy; ``--storage-rounds 200=3,2000=1`` (``--storage-sizes``, ``--storage-arms``)
+    go to storage_bench.py, ``--no-storage`` skips it; other arguments go to
+    bench/run_bench.py."""
     session.install(COPIER)
+    ours, storage = split_storage_args(session.posargs)
+    skip_storage = "--no-storage" in ours
+    ours = [arg for arg in ours if arg != "--no-storage"]
     with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
         project = render(session, Path(scratch) / "bench", project_name="bench")
-        # floe-lineage from this working tree (the code measured), the project's other
-        # dependencies (dagster-dg-cli for `dg launch`) with their own ranges; the project's
-        # own package is put on PYTHONPATH by run_bench.py, as an editable install would
-        extra = ["py-spy"] if "--py-spy" in session.posargs else []
-        session.install(str(LIBRARY), *project_requirements(project), "matplotlib>=3.8", *extra)
+        install_bench(session, project, *(["py-spy"] if "--py-spy" in ours else []))
         session.run(
             "python",
             str(ROOT / "bench" / "run_bench.py"),
@@ -287,7 +330,7 @@ def bench(session: nox.Session) -> None:
             str(project),
             "--out",
             str(ROOT / ".bench"),
-            *session.posargs,
+            *ours,
             env=ENV,
         )
         # floe-lineage diff, impact and publish --static at 2,000 nodes, from captures (and
@@ -308,3 +351,20 @@ def bench(session: nox.Session) -> None:
             str(project / "dbt"),
             env=ENV,
         )
+        if not skip_storage:
+            run_storage_bench(session, project, storage)
+
+
+@nox.session
+def bench_storage(session: nox.Session) -> None:
+    """Dagster's cost on its production storage, lineage off: ``dg launch --assets '*'`` with a
+    PostgreSQL instance (a server the bench starts) vs a SQLite one, each against plain ``dbt
+    build``, alternated rounds at 200 and 2,000 synthetic models (bench/storage_bench.py, also
+    run by ``nox -s bench``); results in .bench/storage.json. Arguments go to storage_bench.py,
+    e.g. ``-- --rounds 200=3,2000=1``, ``-- --arms dbt,postgres,postgres_pooled``,
+    ``-- --quick``."""
+    session.install(COPIER)
+    with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
+        project = render(session, Path(scratch) / "bench", project_name="bench")
+        install_bench(session, project)
+        run_storage_bench(session, project, session.posargs)
