@@ -12,8 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy
 from postgres_server import PostgresServer
 
+from floe_lineage.dagster.postgres_storage import POOL_SIZE
 from floe_lineage.dagster.production import (
     PostgresSettings,
     PostgresStorageFromEnvironment,
@@ -190,6 +192,11 @@ def test_a_real_instance_stores_runs_and_events_on_the_server(
         (run,) = instance.get_runs()
         assert run.run_id == result.run_id
         assert instance.get_latest_materialization_event(dg.AssetKey("one")) is not None
+        # each storage keeps its connections (PooledPostgresStorage), as configured by default
+        for kept in (instance.event_log_storage, instance.run_storage):
+            pool = kept._engine.pool  # type: ignore[attr-defined]
+            assert isinstance(pool, sqlalchemy.pool.QueuePool)
+            assert pool.size() == POOL_SIZE
     connection = postgres.connect("dagster_instance")
     with connection.cursor() as cursor:
         cursor.execute("select count(*) from runs")
