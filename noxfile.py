@@ -299,3 +299,13 @@ def bench(session: nox.Session) -> None:
             str(project / "dbt"),
             env=ENV,
         )
+        # lineage on vs off with the defaults on DuckDB, in process, and how long after dbt's
+        # node end each materialization is recorded with its facts (floe-lineage's test fixtures)
+        session.install("pytest>=8", "pytest-postgresql>=6", "jinja2")
+        session.run(
+            "python",
+            str(ROOT / "bench" / "lineage_cost.py"),
+            "--out",
+            str(ROOT / ".bench" / "lineage-cost.json"),
+            env=ENV,
+        )
