@@ -708,3 +708,48 @@ def test_a_completed_models_terminal_event_waits_for_the_facts_dbt_reports(tmp_p
     assert lineage.facts_of("model.p.b").row_count == 7  # Dagster's: the table's
     lineage.finish()
     assert "OTHER" not in {e.eventType.value for e in recorder.events}
+
+
+class LiveWarehouse:
+    """A warehouse read while dbt runs (as PostgreSQL): every relation holds 10 rows."""
+
+    adapter_type = "postgres"
+    dialect = "postgres"
+    namespace = "postgres://db:5432"
+    supported = True
+    reads_during_run = True
+
+    def inspect(self, describe, count, external=None) -> WarehouseFacts:
+        return WarehouseFacts(
+            columns={r: [("x", "integer")] for r in describe}, row_counts=dict.fromkeys(count, 10)
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_output_statistics_count_the_rows_written_where_dbt_reports_them(tmp_path: Path):
+    """An incremental model (or table) whose adapter response has ``rows_affected`` (dbt logs
+    it with the node's result in ``dbt.log``): ``outputStatistics.rowCount`` is the rows this
+    run wrote; Dagster's row count stays the table's; without ``rows_affected`` (dbt-duckdb),
+    the table's count."""
+    recorder = Recorder()
+    lineage = InvocationLineage(recorder, CONTEXT, LiveWarehouse())
+    lineage.attach(tmp_path, MANIFEST)
+    dbt_log(
+        tmp_path,
+        {"unique_id": "model.p.a", "status": "success", "adapter_response": {"rows_affected": 4}},
+        {"unique_id": "model.p.b", "status": "success", "adapter_response": {"_message": "OK"}},
+    )
+    lineage.start()
+    for uid in ("model.p.a", "model.p.b"):
+        lineage.observe(raw("LogStartLine", uid, T0))
+        lineage.observe(raw("LogModelResult", uid, T0, node_status="success"))
+    lineage.finish()
+    counted = {
+        e.job.name: e.outputs[0].outputFacets["outputStatistics"].rowCount
+        for e in recorder.events
+        if e.eventType.value == "COMPLETE" and e.outputs
+    }
+    assert counted == {"model.p.a": 4, "model.p.b": 10}
+    assert lineage.facts_of("model.p.a").row_count == 10
