@@ -92,7 +92,7 @@ def finished(unique_id: str, resource_type: str, status: str) -> SimpleNamespace
     response = Struct()
     response.update({"_message": "OK", "rows_affected": 5})
     return SimpleNamespace(
-        info=SimpleNamespace(name="NodeFinished"),
+        info=SimpleNamespace(name="NodeFinished", invocation_id="inv-1"),
         data=SimpleNamespace(
             node_info=SimpleNamespace(
                 unique_id=unique_id, resource_type=resource_type, node_status=status
@@ -114,5 +114,9 @@ def test_the_callback_only_records_what_finished_well_and_never_raises():
     assert reader._queue.empty()
     reader.record(finished("model.p.a", "model", "success"))
     recorded = reader._queue.get_nowait()
-    assert (recorded.unique_id, recorded.rows_affected) == ("model.p.a", 5)
+    assert (recorded.unique_id, recorded.rows_affected, recorded.invocation_id) == (
+        "model.p.a",
+        5,
+        "inv-1",
+    )
     assert reader.drain(5)

@@ -55,6 +55,7 @@ class Finished:
 
     unique_id: str
     rows_affected: int | None
+    invocation_id: str = ""
 
 
 class FactsReader:
@@ -90,7 +91,7 @@ class FactsReader:
             response = msg.data.run_result.adapter_response
             # a protobuf Struct: no .get()
             rows = response["rows_affected"] if "rows_affected" in response else None  # noqa: SIM401
-            self._queue.put(Finished(node_info.unique_id, _rows(rows)))
+            self._queue.put(Finished(node_info.unique_id, _rows(rows), msg.info.invocation_id))
             self._start()
         except Exception:  # a callback that raises fails dbt's node
             return
@@ -122,7 +123,7 @@ class FactsReader:
             return  # nothing to read here: floe-lineage reads from its own side
         with connection as cursor:
             while (finished := self._queue.get()) is not _DONE:
-                line = facts_line(self._facts(cursor, graph, finished), _invocation_id())
+                line = facts_line(self._facts(cursor, graph, finished), finished.invocation_id)
                 self._write(json.dumps(line) + "\n")
 
     def _facts(self, cursor: Any, graph: DbtGraph, finished: Finished) -> FactsRead:
@@ -157,12 +158,6 @@ def _rows(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return rows if rows >= 0 else None
-
-
-def _invocation_id() -> str:
-    from dbt_common.invocation import get_invocation_id
-
-    return get_invocation_id()
 
 
 def _now() -> datetime:

@@ -141,16 +141,13 @@ def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Rel
 
 
 def _external_columns(con: Any, external: Mapping[Relation, str]) -> dict[Relation, Columns]:
-    import duckdb
-    from dbt_common.exceptions import DbtRuntimeError  # dbt-duckdb's cursor raises it
-
     if not external:
         return {}
     found: dict[Relation, Columns] = {}
     for relation, expression in external.items():
         try:
             rows = _fetch(con, f"describe select * from {expression}")
-        except (duckdb.Error, DbtRuntimeError):
+        except Exception:  # duckdb.Error; through dbt-duckdb's cursor, dbt's DbtRuntimeError
             continue  # gone, or not readable from here: no columns, as for a missing table
         found[relation] = [(row[0], row[1]) for row in rows]
     return found
