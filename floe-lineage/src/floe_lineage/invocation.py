@@ -205,9 +205,12 @@ class InvocationLineage:
                 if fact.status in SKIPPED_STATUSES and fact.unique_id not in self._started:
                     self._emit_start(fact.unique_id, fact.at)
                 uid = fact.unique_id
-                if uid in self._started and uid not in self._closed and uid not in self._awaiting:
-                    self._emit_terminal(fact)
-                self._handled.add(uid)
+                open_ = uid in self._started and uid not in self._closed
+                try:
+                    if open_ and uid not in self._awaiting:
+                        self._emit_terminal(fact)
+                finally:  # after: a materialization waiting for it is released then
+                    self._handled.add(uid)
             elif isinstance(fact, NodeError):
                 closed = self._closed.get(fact.unique_id)
                 if closed is not None and closed.outcome.message != fact.message:
