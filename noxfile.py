@@ -43,10 +43,14 @@ RUFF_RULES = ["--select=E,F,W,I,B,UP,SIM,RUF"]
 OWN_FILES = ["noxfile.py", "tests", "bench", "docs/gen_examples.py"]
 
 
-def render(session: nox.Session, destination: Path, *, quiet: bool = True, **data: str) -> Path:
+def render(
+    session: nox.Session, destination: Path, *, quiet: bool = True, **data: str
+) -> Path:
     """``copier copy --defaults`` of this repository's HEAD plus uncommitted changes (not its
     latest release tag)."""
-    answers = [arg for key, value in data.items() for arg in ("--data", f"{key}={value}")]
+    answers = [
+        arg for key, value in data.items() for arg in ("--data", f"{key}={value}")
+    ]
     session.run(
         "copier",
         "copy",
@@ -80,7 +84,11 @@ def committed() -> bool:
     """Whether this checkout has no uncommitted change: then a project rendered from it pins
     floe-lineage at a commit that exists here, and installs as a user's would."""
     status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "status", "--porcelain"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return not status.stdout.strip()
 
@@ -107,7 +115,9 @@ def run_suites(session: nox.Session, marker: str) -> None:
         (ROOT / "tests", []),
     ):
         try:
-            session.run("pytest", str(suite), "-m", marker, *options, *session.posargs, env=ENV)
+            session.run(
+                "pytest", str(suite), "-m", marker, *options, *session.posargs, env=ENV
+            )
         except nox.command.CommandFailed:
             failed.append(str(suite.relative_to(ROOT)))
     if failed:
@@ -157,7 +167,9 @@ def floe_core(session: nox.Session) -> None:
     generated project's, and floe-lineage's for another dbt project. Heavy to install, so it is
     not part of ``tests``; CI runs it."""
     session.install(COPIER, "pytest>=8", "floe-core", f"{LIBRARY}[duckdb]")
-    session.run("pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV)
+    session.run(
+        "pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV
+    )
 
 
 @nox.session
@@ -174,7 +186,9 @@ def floe(session: nox.Session) -> None:
         project = render(session, Path(scratch) / "floe-demo", project_name="Floe Demo")
         env = dict(ENV)
         if not committed():
-            session.warn("uncommitted changes: floe-lineage comes from this working tree")
+            session.warn(
+                "uncommitted changes: floe-lineage comes from this working tree"
+            )
             override = Path(scratch) / "overrides.txt"
             override.write_text(f"floe-lineage @ {LIBRARY.as_uri()}\n")
             env["UV_OVERRIDE"] = str(override)
@@ -216,7 +230,9 @@ def demo(session: nox.Session) -> None:
     project = Path(tempfile.mkdtemp(prefix="floe-demo-")) / "floe-demo"
     session.log(f"Generating a project with the defaults in {project}")
     render(session, project, quiet=False, project_name="Floe Demo")
-    if committed():  # floe-lineage from the pinned commit of this checkout, as for a user
+    if (
+        committed()
+    ):  # floe-lineage from the pinned commit of this checkout, as for a user
         session.install("-e", f"{project}[dev]")
     else:
         session.warn("uncommitted changes: floe-lineage comes from this working tree")
@@ -258,10 +274,19 @@ def docs(session: nox.Session) -> None:
     session.install(str(LIBRARY), *requirements)
     env = {**ENV, "NO_MKDOCS_2_WARNING": "1"}
     session.run("python", str(ROOT / "docs" / "gen_examples.py"), env=env)
-    session.run("mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), env=env)
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--config-file",
+        str(ROOT / "mkdocs.yml"),
+        env=env,
+    )
 
 
-DAGSTER_POSTGRES = "dagster-postgres>=0.29,<0.30"  # Dagster's PostgreSQL storage, for dagster 1.13
+DAGSTER_POSTGRES = (
+    "dagster-postgres>=0.29,<0.30"  # Dagster's PostgreSQL storage, for dagster 1.13
+)
 
 
 def split_storage_args(posargs: list[str]) -> tuple[list[str], list[str]]:
@@ -284,7 +309,11 @@ def install_bench(session: nox.Session, project: Path, *extra: str) -> None:
     dependencies (dagster-dg-cli for `dg launch`) with their own ranges, dagster-postgres; the
     project's own package is put on PYTHONPATH by run_bench.py, as an editable install would."""
     session.install(
-        str(LIBRARY), *project_requirements(project), DAGSTER_POSTGRES, "matplotlib>=3.8", *extra
+        str(LIBRARY),
+        *project_requirements(project),
+        DAGSTER_POSTGRES,
+        "matplotlib>=3.8",
+        *extra,
     )
 
 
@@ -349,6 +378,16 @@ def bench(session: nox.Session) -> None:
             str(ROOT / "bench" / "terminal_delay.py"),
             "--project",
             str(project / "dbt"),
+            env=ENV,
+        )
+        # lineage on vs off with the defaults on DuckDB, in process, and how long after dbt's
+        # node end each materialization is recorded with its facts (floe-lineage's test fixtures)
+        session.install("pytest>=8", "pytest-postgresql>=6", "jinja2")
+        session.run(
+            "python",
+            str(ROOT / "bench" / "lineage_cost.py"),
+            "--out",
+            str(ROOT / ".bench" / "lineage-cost.json"),
             env=ENV,
         )
         if not skip_storage:

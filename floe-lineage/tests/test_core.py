@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,7 @@ from floe_lineage.delivery.config import LineageConfigError, find_config, load_c
 from floe_lineage.delivery.emitter import LineageEmitter
 from floe_lineage.delivery.serialization import event_line
 from floe_lineage.delivery.spool import Spool
+from floe_lineage.in_dbt.facts_line import FactsRead, facts_line
 from floe_lineage.invocation import InvocationLineage
 from floe_lineage.openlineage.column_lineage import (
     PARALLEL_FROM,
@@ -31,8 +33,10 @@ from floe_lineage.openlineage.column_lineage import (
     trace_models,
 )
 from floe_lineage.openlineage.naming import stable_run_id
+from floe_lineage.openlineage.observations import WarehouseFacts
 from floe_lineage.openlineage.run_events import EmissionContext, JobRun
 from floe_lineage.warehouse import DuckDBWarehouse
+from floe_lineage.worker import Worker
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -602,3 +606,150 @@ def test_column_classification_is_read_from_floe_meta_too():
         "name": {"classification": "pii"},
         "both": {"classification": "pii"},
     }
+
+
+class BlockedRecorder(Recorder):
+    """A recorder whose ``emit`` waits until released: stands in for delivery, a warehouse
+    read or a trace that takes long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def emit(self, event: Any) -> None:
+        self.release.wait()
+        super().emit(event)
+
+
+def test_with_a_worker_observe_only_records_and_order_holds(tmp_path: Path):
+    """``use_worker``: ``observe`` returns while what the event leads to still waits (here,
+    delivery blocked); once it goes on, every event comes in dbt's order: START before the
+    terminal event of each node, the parent's terminal event last."""
+    recorder = BlockedRecorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.use_worker()
+    recorder.release.set()
+    lineage.start()
+    recorder.release.clear()
+    lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    lineage.observe(
+        raw("LogModelResult", "model.p.a", T0 + timedelta(seconds=1), node_status="success")
+    )
+    assert summary(recorder.events) == [("job.step", "START")]  # observe did not wait
+    assert not lineage.settled("model.p.a")
+    recorder.release.set()
+    lineage.finish()
+    assert summary(recorder.events) == [
+        ("job.step", "START"),
+        ("model.p.a", "START"),
+        ("model.p.a", "COMPLETE"),
+        ("job.step", "COMPLETE"),
+    ]
+    assert lineage.settled("model.p.a")
+
+
+def test_a_full_worker_queue_makes_observe_wait_and_loses_nothing():
+    """The queue is bounded: past it ``submit`` waits for room; no task is dropped, all run
+    in order; an error a task raised reaches the caller of ``drain``."""
+    worker = Worker("test", size=2)
+    gate = threading.Event()
+    done: list[int] = []
+    worker.submit(gate.wait)
+    for n in range(2):
+        worker.submit(lambda n=n: done.append(n))
+    waiting = threading.Thread(target=lambda: worker.submit(lambda: done.append(2)))
+    waiting.start()
+    waiting.join(0.05)
+    assert waiting.is_alive()  # the queue is full: submit waits
+    gate.set()
+    waiting.join()
+
+    def broken() -> None:
+        raise ValueError("strict")
+
+    worker.submit(broken)
+    worker.submit(lambda: done.append(3))
+    with pytest.raises(ValueError, match="strict"):
+        worker.drain()
+    assert done == [0, 1, 2, 3]
+
+
+def test_a_completed_models_terminal_event_waits_for_the_facts_dbt_reports(tmp_path: Path):
+    """With ``floe-lineage-dbt`` (``expect_facts_from_dbt``): a completed model's COMPLETE is
+    sent when its facts line comes, with the columns of its relation and inputs (from earlier
+    lines too), its row count, the rows written and the column lineage traced from them; a
+    model whose line never came gets its COMPLETE when dbt exited, still without OTHER event."""
+    recorder = Recorder()
+    lineage = tracker(recorder, tmp_path)
+    lineage.expect_facts_from_dbt()
+    compiled(tmp_path, "b", 'select x from "warehouse"."main"."a"')
+    lineage.start()
+    at = T0 + timedelta(seconds=1)
+    a, b = Relation("warehouse", "main", "a"), Relation("warehouse", "main", "b")
+    lineage.observe(raw("LogStartLine", "model.p.a", T0))
+    lineage.observe(raw("LogModelResult", "model.p.a", at, node_status="success"))
+    assert summary(recorder.events)[-1] == ("model.p.a", "START")  # waits for its facts
+    lineage.observe(
+        facts_line(
+            FactsRead("model.p.a", WarehouseFacts({a: [("x", "INTEGER")]}, {a: 3}), None, at)
+        )
+    )
+    assert summary(recorder.events)[-1] == ("model.p.a", "COMPLETE")
+    lineage.observe(raw("LogStartLine", "model.p.b", T0))
+    lineage.observe(raw("LogModelResult", "model.p.b", at, node_status="success"))
+    facts_b = WarehouseFacts({b: [("x", "INTEGER")]}, {b: 7})
+    lineage.observe(facts_line(FactsRead("model.p.b", facts_b, 2, at)))
+    completed = recorder.events[-1]
+    assert (completed.job.name, completed.eventType.value) == ("model.p.b", "COMPLETE")
+    (output,) = completed.outputs
+    assert output.outputFacets["outputStatistics"].rowCount == 2  # rows written, not held
+    assert [f.name for f in completed.inputs[0].facets["schema"].fields] == ["x"]
+    assert output.facets["columnLineage"].fields["x"].inputFields[0].name == "warehouse.main.a"
+    assert lineage.facts_of("model.p.b").row_count == 7  # Dagster's: the table's
+    lineage.finish()
+    assert "OTHER" not in {e.eventType.value for e in recorder.events}
+
+
+class LiveWarehouse:
+    """A warehouse read while dbt runs (as PostgreSQL): every relation holds 10 rows."""
+
+    adapter_type = "postgres"
+    dialect = "postgres"
+    namespace = "postgres://db:5432"
+    supported = True
+    reads_during_run = True
+
+    def inspect(self, describe, count, external=None) -> WarehouseFacts:
+        return WarehouseFacts(
+            columns={r: [("x", "integer")] for r in describe}, row_counts=dict.fromkeys(count, 10)
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_output_statistics_count_the_rows_written_where_dbt_reports_them(tmp_path: Path):
+    """An incremental model (or table) whose adapter response has ``rows_affected`` (dbt logs
+    it with the node's result in ``dbt.log``): ``outputStatistics.rowCount`` is the rows this
+    run wrote; Dagster's row count stays the table's; without ``rows_affected`` (dbt-duckdb),
+    the table's count."""
+    recorder = Recorder()
+    lineage = InvocationLineage(recorder, CONTEXT, LiveWarehouse())
+    lineage.attach(tmp_path, MANIFEST)
+    dbt_log(
+        tmp_path,
+        {"unique_id": "model.p.a", "status": "success", "adapter_response": {"rows_affected": 4}},
+        {"unique_id": "model.p.b", "status": "success", "adapter_response": {"_message": "OK"}},
+    )
+    lineage.start()
+    for uid in ("model.p.a", "model.p.b"):
+        lineage.observe(raw("LogStartLine", uid, T0))
+        lineage.observe(raw("LogModelResult", uid, T0, node_status="success"))
+    lineage.finish()
+    counted = {
+        e.job.name: e.outputs[0].outputFacets["outputStatistics"].rowCount
+        for e in recorder.events
+        if e.eventType.value == "COMPLETE" and e.outputs
+    }
+    assert counted == {"model.p.a": 4, "model.p.b": 10}
+    assert lineage.facts_of("model.p.a").row_count == 10

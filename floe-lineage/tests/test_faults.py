@@ -61,8 +61,8 @@ def closed_port() -> str:
 
 
 def assert_complete(events: list[dict[str, Any]]) -> None:
-    """Every run has START first and exactly one terminal event, then only OTHER events (the
-    warehouse's facts, added once dbt released DuckDB)."""
+    """Every run has START first and exactly one terminal event, then only OTHER events (what
+    was learnt once dbt exited: a test's schema, a YAML snapshot's SQL and column lineage)."""
     runs: dict[str, list[str]] = {}
     for event in events:
         runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
@@ -106,14 +106,15 @@ def test_spooled_events_are_replayed_once_in_order(
     result = materialize(workspace, config=config, strict=False)
     assert result.success
     waiting = spooled(config)
-    # 23 dbt nodes and the step, START and terminal each, and an OTHER event per dbt node
-    assert len(waiting) == 48 + 23
+    # 23 dbt nodes and the step, START and terminal each (the facts in the seeds', models' and
+    # snapshot's COMPLETE), an OTHER event per test and for the snapshot defined in YAML
+    assert len(waiting) == 48 + 15
 
     backend.mode = "ok"
     replay = [str(Path(sys.executable).parent / "floe-lineage"), "replay", "--config", str(config)]
     done = subprocess.run(replay, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "replayed 71 events" in done.stdout
+    assert "replayed 63 events" in done.stdout
     again = subprocess.run(replay, capture_output=True, text=True, check=False)
     assert "replayed 0 events" in again.stdout
 
@@ -240,7 +241,7 @@ def test_two_runs_append_to_one_events_file_without_losing_a_line(
     assert [run.wait() for run in runs] == [0, 0]
     lines = shared.events_file.read_text().splitlines()
     events = [json.loads(line) for line in lines]  # no torn or interleaved line
-    assert len(events) == 2 * (48 + 23)
+    assert len(events) == 2 * (48 + 15)  # OTHER events: the tests' and the YAML snapshot's
     roots = {e["run"]["facets"]["parent"]["root"]["run"]["runId"] for e in events}
     assert len(roots) == 2  # both Dagster runs are there, each complete
     assert_complete(events)

@@ -365,7 +365,8 @@ def test_an_incremental_models_second_run_keeps_its_column_lineage(other_project
     runs = [
         e
         for e in ws.events()
-        if e["job"]["name"] == "model.clickstream.views_incremental" and e["eventType"] == "OTHER"
+        if e["job"]["name"] == "model.clickstream.views_incremental"
+        and e["eventType"] == "COMPLETE"
     ]
     assert len(runs) == 2  # the first run, and this one that reads its own table
     first, again = runs

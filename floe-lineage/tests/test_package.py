@@ -235,7 +235,7 @@ def test_a_broken_facet_callable_costs_its_facets_not_the_events(workspace):
     )
     assert result.success
     kinds = [e["eventType"] for e in workspace.events()]
-    assert kinds == ["START", "START", "COMPLETE", "OTHER", "COMPLETE"]
+    assert kinds == ["START", "START", "COMPLETE", "COMPLETE"]  # the seed's facts in its COMPLETE
     warnings = [
         log.user_message
         for log in instance.all_logs(result.run_id)
@@ -438,7 +438,9 @@ def test_a_custom_warehouse_is_chosen_by_adapter_type(workspace, monkeypatch: py
     assert isinstance(warehouse_for(_target(workspace)), RenamedDuckDB)
     result = materialize(workspace, selection="raw_orders")
     assert result.success
-    (output,) = [d for e in workspace.events() for d in e["outputs"] if e["eventType"] == "OTHER"]
+    (output,) = [
+        d for e in workspace.events() for d in e["outputs"] if e["eventType"] == "COMPLETE"
+    ]
     assert output["namespace"] == "ours://warehouse"
     assert output["facets"]["schema"]["fields"]  # what the warehouse read
 
@@ -490,7 +492,7 @@ def test_a_retried_step_gets_new_run_ids(tmp_path: Path):
         for e in events
         if e["job"]["name"] == "model.floe.flaky"
     ]
-    assert [state for state, _ in flaky] == ["START", "FAIL", "START", "COMPLETE", "OTHER"]
+    assert [state for state, _ in flaky] == ["START", "FAIL", "START", "COMPLETE"]
     first, second = flaky[0][1], flaky[2][1]
     assert first != second and flaky[1][1] == first and flaky[3][1] == second
     step = [e for e in events if e["job"]["name"] == step_name(result)]

@@ -25,7 +25,7 @@ from conftest import (
 from schema_oracle import assert_schema_valid
 
 import floe_lineage
-from floe_lineage.dagster.metadata import with_lineage_metadata
+from floe_lineage.dagster.metadata import STREAM_TICK, with_lineage_metadata
 from floe_lineage.invocation import NodeFacts
 
 RUNNABLE = {"model", "seed", "snapshot", "test"}
@@ -191,24 +191,31 @@ def test_facets(build):
                 assert dataset["facets"]["schema"]["fields"], dataset["name"]
 
 
-def test_terminal_events_are_live_and_the_warehouses_facts_follow(build):
-    """DuckDB is locked while dbt runs: each terminal event is sent when dbt reports the node
-    finished, and one OTHER event per completed node adds the warehouse's facts at the end."""
+def test_terminal_events_carry_the_warehouses_facts_with_no_enrichment_events(build):
+    """DuckDB by default: the dbt process reads each finished node's facts through dbt's own
+    connection (``floe-lineage-dbt``), so every COMPLETE of a model, seed or snapshot carries
+    its typed schema, its inputs' schemas, its row count (tables) and its column lineage; no
+    OTHER event follows to add them."""
     result, ws = build
     events = node_events(ws.events(), step_name(result))
-    kinds = [e["eventType"] for e in events]
-    first_other = kinds.index("OTHER")
-    assert "START" not in kinds[first_other:] and "COMPLETE" not in kinds[first_other:]
-    assert kinds.count("OTHER") == kinds.count("COMPLETE") == 23
-    complete = {e["run"]["runId"]: e for e in events if e["eventType"] == "COMPLETE"}
-    for other in (e for e in events if e["eventType"] == "OTHER"):
-        ended = complete[other["run"]["runId"]]
-        assert (other["job"]["namespace"], other["job"]["name"]) == (
-            ended["job"]["namespace"],
-            ended["job"]["name"],
-        )
-        assert [d["name"] for d in other["outputs"]] == [d["name"] for d in ended["outputs"]]
-        assert all("schema" not in d["facets"] for d in ended["inputs"] + ended["outputs"])
+    # OTHER events only for tests (the schema of what they test) and for the snapshot whose SQL
+    # dbt writes to run_results.json alone (defined in YAML): its column lineage, after the run
+    others = {e["job"]["name"] for e in events if e["eventType"] == "OTHER"}
+    assert {n for n in others if not n.startswith("test.")} == {"snapshot.floe.customers_snapshot"}
+    written = [
+        e
+        for e in events
+        if e["eventType"] == "COMPLETE" and e["job"]["name"].split(".")[0] != "test"
+    ]
+    assert len(written) == 9  # 3 seeds, 5 models, 1 snapshot
+    for event in written:
+        name, output = event["job"]["name"], event["outputs"][0]
+        assert output["facets"]["schema"]["fields"], name
+        assert all(d["facets"]["schema"]["fields"] for d in event["inputs"]), name
+        if not name.startswith("model.floe.stg_"):  # staging models are views: not counted
+            assert output["outputFacets"]["outputStatistics"]["rowCount"] > 0, name
+        if event["inputs"] and name.startswith("model."):
+            assert output["facets"]["columnLineage"]["fields"], name
 
 
 def test_compiled_sql_and_real_column_types(build):
@@ -319,6 +326,9 @@ class FactsAtExit:
     def add_facts(self) -> None:
         self.exited = True
 
+    def settled(self, unique_id: str) -> bool:
+        return True
+
     def facts_of(self, unique_id: str) -> NodeFacts | None:
         if not self.exited:
             return None
@@ -373,26 +383,91 @@ def test_waiting_for_facts_holds_each_materialization_until_dbt_exits():
     assert first.metadata["openlineage/run_id"].value == "run-model.floe.stg_orders"
 
 
-def test_by_default_duckdb_materializations_carry_the_run_id_and_events_every_fact(
-    workspace: Workspace,
-):
-    """``asset_metadata: auto`` on DuckDB, read back from Dagster: the OpenLineage run id on
-    each materialization (recorded as dbt reported it); the warehouse's facts in the events."""
+class FactsFromDbt(FactsAtExit):
+    """Lineage whose facts the dbt process reports node by node (``floe-lineage-dbt``)."""
+
+    def __init__(self, pending: set[str]) -> None:
+        super().__init__()
+        self.pending = pending
+
+    def settled(self, unique_id: str) -> bool:
+        return unique_id not in self.pending
+
+    def facts_of(self, unique_id: str) -> NodeFacts | None:
+        if unique_id in self.pending and not self.exited:
+            return None
+        return NodeFacts(f"run-{unique_id}", unique_id, [("id", "INTEGER", None)], 3, None)
+
+
+def test_a_materialization_waits_for_its_own_facts_only_and_keeps_its_place():
+    """A materialization whose facts the dbt process is still to report waits for them, not for
+    dbt to exit; what dagster-dbt yields after it waits behind it (Dagster's order); the line
+    that brings the facts (``STREAM_TICK``) releases them."""
+    lineage = FactsFromDbt({"model.floe.stg_orders"})
+    produced: list[Any] = []
+
+    def stream() -> Iterator[Any]:
+        for name in ("stg_orders", "orders"):
+            produced.append(name)
+            yield dg.Output(None, output_name=name, metadata={"unique_id": f"model.floe.{name}"})
+            yield STREAM_TICK
+        lineage.pending.clear()  # the facts line of stg_orders
+        produced.append("facts")
+        yield STREAM_TICK
+        produced.append("more dbt output")
+        yield STREAM_TICK
+
+    outputs = with_lineage_metadata(stream(), lineage, lambda name: None, wait_for_facts=False)
+    first = next(outputs)
+    assert produced == ["stg_orders", "orders", "facts"]  # released by the facts, dbt runs on
+    assert first.output_name == "stg_orders"
+    assert first.metadata["dagster/row_count"].value == 3
+    assert next(outputs).output_name == "orders"
+    assert not lineage.exited
+    assert list(outputs) == []
+
+
+def test_by_default_duckdb_materializations_carry_every_fact_while_dbt_runs(workspace: Workspace):
+    """``asset_metadata: auto`` on DuckDB, read back from Dagster's event log: every model's,
+    seed's and snapshot's materialization carries its column schema (warehouse types, dbt
+    descriptions), column lineage, row count (tables) and OpenLineage run id, and none was held
+    to the end of the run: each is recorded before the checks of the last tests dbt ran (held
+    to the end, they would all follow every check)."""
     instance = dg.DagsterInstance.ephemeral()
-    result = materialize(workspace, selection="+stg_customers", instance=instance)
+    result = materialize(workspace, instance=instance)
     assert result.success
-    recorded = instance.get_latest_materialization_event(dg.AssetKey("stg_customers"))
-    metadata = recorded.asset_materialization.metadata
-    completed = next(
-        e
+    completed = {
+        e["job"]["name"]: e["run"]["runId"]
         for e in workspace.events()
-        if e["job"]["name"] == "model.floe.stg_customers" and e["eventType"] == "COMPLETE"
+        if e["eventType"] == "COMPLETE"
+    }
+
+    def storage_ids(kind: dg.DagsterEventType) -> list[int]:
+        records = instance.get_records_for_run(result.run_id, of_type=kind, limit=1000).records
+        return [r.storage_id for r in records]
+
+    last_check = max(storage_ids(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
+    materialized = storage_ids(dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assert len(materialized) == 9 and max(materialized) < last_check
+    seeds = {"raw_customers", "raw_orders", "raw_payments"}
+    models = {"stg_customers", "stg_orders", "stg_payments", "orders", "customers"}
+    for name in seeds | models | {"customers_snapshot"}:
+        recorded = instance.get_latest_materialization_event(dg.AssetKey(name))
+        metadata = recorded.asset_materialization.metadata
+        unique_id = metadata["unique_id"].value
+        assert metadata["openlineage/run_id"].value == completed[unique_id], name
+        schema = metadata["dagster/column_schema"].value
+        assert schema.columns and all(c.type for c in schema.columns), name
+        if name in models:
+            assert metadata["dagster/column_lineage"].value.deps_by_column, name
+        if not name.startswith("stg_"):  # views are not counted
+            assert metadata["dagster/row_count"].value > 0, name
+    schema = instance.get_latest_materialization_event(dg.AssetKey("customers"))
+    columns = schema.asset_materialization.metadata["dagster/column_schema"].value.columns
+    assert {c.name: c.description for c in columns}["lifetime_value"] == (
+        "Sum of all order amounts."
     )
-    assert metadata["openlineage/run_id"].value == completed["run"]["runId"]
-    assert not {"dagster/column_schema", "dagster/row_count"} & set(metadata)
-    facts = last_of(workspace.events(), "model.floe.stg_customers")["outputs"][0]
-    assert facts["facets"]["schema"]["fields"]
-    assert facts["facets"]["columnLineage"]["fields"]
+    assert {c.name: c.type for c in columns}["customer_id"] == "INTEGER"
 
 
 def test_without_asset_metadata_materializations_carry_none_and_events_keep_every_fact(
@@ -407,13 +482,13 @@ def test_without_asset_metadata_materializations_carry_none_and_events_keep_ever
     metadata = recorded.asset_materialization.metadata
     assert "unique_id" in metadata  # dagster-dbt's own
     assert not {"dagster/column_schema", "dagster/row_count", "openlineage/run_id"} & set(metadata)
-    facts = [
+    (completed,) = [
         e
         for e in workspace.events()
-        if e["job"]["name"] == "model.floe.stg_customers" and e["eventType"] == "OTHER"
+        if e["job"]["name"] == "model.floe.stg_customers" and e["eventType"] == "COMPLETE"
     ]
-    assert facts[0]["outputs"][0]["facets"]["schema"]["fields"]
-    assert facts[0]["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert completed["outputs"][0]["facets"]["schema"]["fields"]
+    assert completed["outputs"][0]["facets"]["columnLineage"]["fields"]
 
 
 def test_node_runs_name_their_dbt_invocation_and_target(build):

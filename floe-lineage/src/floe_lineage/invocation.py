@@ -12,9 +12,15 @@ dbt had finished:
   text (read from dbt's JSON log file, ``dbt.log_file``), or ABORT for a skip, with the compiled
   SQL, inputs and outputs. Where the warehouse can be read while dbt runs (no file lock), the
   typed schemas, row counts and column lineage are read there and then and go in it too;
-- otherwise (DuckDB: dbt holds the file's lock until it exits) those facts follow, once dbt has
-  exited, in one OTHER event per completed node, for the same run: the run ended as its
-  terminal event said, the OTHER event adds what was learnt since;
+- where dbt runs as ``floe-lineage-dbt`` (``expect_facts_from_dbt``; DuckDB, whose file dbt
+  locks until it exits), the dbt process reads each finished node's columns and row count
+  through dbt's own connection and reports them in a ``FloeLineageFacts`` line
+  (``in_dbt.facts_line``): a completed model's, seed's or snapshot's terminal event waits for
+  that line (not for the end of the run), then carries them, with its column lineage. What never
+  came by the time dbt exited is read then and goes in the terminal event all the same;
+- otherwise (a dbt that does not report them, on a warehouse that cannot be read during the run)
+  those facts follow, once dbt has exited, in one OTHER event per completed node, for the same
+  run: the run ended as its terminal event said, the OTHER event adds what was learnt since;
 - when dbt stops, every node still running gets ABORT, and the parent job its terminal event.
 
 At the start, runs an earlier, killed process left open are closed with ABORT (``delivery.
@@ -40,6 +46,9 @@ from .dbt.relation import Relation
 from .dbt.run_results import read_run_results
 from .dbt.source_code import git_checkout
 from .delivery.emitter import LineageEmitter
+from .in_dbt.facts_line import EVENT_NAME as FACTS_EVENT
+from .in_dbt.facts_line import FactsRead, read_facts_line
+from .in_dbt.reader import READ_TYPES, WRITTEN_MATERIALIZATIONS
 from .openlineage import run_events as events
 from .openlineage.column_lineage import ColumnLineage, snapshot_columns
 from .openlineage.observations import WarehouseFacts
@@ -52,6 +61,7 @@ from .openlineage.run_events import (
     RunFacts,
 )
 from .warehouse import UnsupportedWarehouse, Warehouse, warehouse_for
+from .worker import Worker
 
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 SKIPPED_STATUSES = frozenset({"skipped"})
@@ -129,6 +139,21 @@ class InvocationLineage:
         self._known: dict[str, RunFacts] = {}
         """The facts of each completed node, once read."""
         self._facts_added = False
+        self._facts_from_dbt = False
+        self._seen = WarehouseFacts()
+        """Every relation's columns and row count the dbt process reported in this run."""
+        self._arrived: dict[str, FactsRead] = {}
+        """Facts reported for a node whose result was not observed yet."""
+        self._awaiting: dict[str, NodeOutcome] = {}
+        """Completed nodes whose terminal event waits for the facts the dbt process reports."""
+        self._handled: set[str] = set()
+        """Nodes whose result was handled."""
+        self._worker: Worker | None = None
+
+    def expect_facts_from_dbt(self) -> None:
+        """dbt runs as ``floe-lineage-dbt``: a completed model's, seed's or snapshot's terminal
+        event waits for the facts line the dbt process writes for it. Call before dbt starts."""
+        self._facts_from_dbt = True
 
     def start(self) -> None:
         """Close what killed runs left open, then START the parent job."""
@@ -146,17 +171,46 @@ class InvocationLineage:
         self._fallback_manifest = manifest
 
     def observe(self, raw_event: Mapping[str, Any]) -> None:
+        """Record one structured dbt log event. With a worker (``use_worker``) it is only
+        handed to it, when it concerns a node: what the event leads to (events built and sent,
+        the warehouse read, column lineage traced, dbt's error text awaited) happens there."""
         if not self._emitter.enabled:
             return
+        if self._worker is None:
+            self._observe_now(raw_event)
+        elif _concerns_a_node(raw_event):
+            self._worker.submit(lambda: self._observe_now(raw_event))
+
+    def use_worker(self) -> None:
+        """From now on ``observe`` only records: everything else runs on one bounded worker
+        thread (``worker.Worker``), in the order dbt reported it; ``add_facts`` waits for it."""
+        if self._worker is None:
+            self._worker = Worker("floe-lineage")
+
+    def settled(self, unique_id: str) -> bool:
+        """Whether the result of the node was handled and its facts are not still to come from
+        the dbt process: what lineage will know of it (``facts_of``) is known."""
+        return unique_id in self._handled and unique_id not in self._awaiting
+
+    def _observe_now(self, raw_event: Mapping[str, Any]) -> None:
         with self._emitter.guard("reading a dbt event"):
+            reported = read_facts_line(raw_event)
+            if reported is not None:
+                self._on_facts(reported)
+                return
             fact = read_fact(raw_event)
             if isinstance(fact, NodeStarted):
                 self._emit_start(fact.unique_id, fact.at)
             elif isinstance(fact, NodeFinished):
                 if fact.status in SKIPPED_STATUSES and fact.unique_id not in self._started:
                     self._emit_start(fact.unique_id, fact.at)
-                if fact.unique_id in self._started and fact.unique_id not in self._closed:
-                    self._emit_terminal(fact)
+                uid = fact.unique_id
+                open_ = uid in self._started and uid not in self._closed
+                try:
+                    if open_ and uid not in self._awaiting:
+                        self._emit_terminal(fact)
+                finally:  # after: a materialization waiting for it is released then
+                    self._handled.add(uid)
             elif isinstance(fact, NodeError):
                 closed = self._closed.get(fact.unique_id)
                 if closed is not None and closed.outcome.message != fact.message:
@@ -169,7 +223,11 @@ class InvocationLineage:
         if self._facts_added:
             return
         self._facts_added = True
+        if self._worker is not None:
+            self._worker.drain()
         now = self._clock()
+        with self._emitter.guard("reading the facts the dbt process did not report"):
+            self._close_awaiting()
         with self._emitter.guard("aborting the dbt nodes still running"):
             for unique_id in [u for u in self._started if u not in self._closed]:
                 self._abort(unique_id, now)
@@ -179,6 +237,11 @@ class InvocationLineage:
             self._traced.save(lambda: set(self._graph_for_run().runnable_ids()))
         with self._emitter.guard(f"closing the connection to {self._warehouse.namespace}"):
             self._warehouse.close()
+
+    @property
+    def adapter_type(self) -> str:
+        """dbt's adapter type of the target (``duckdb``, ``postgres`` ...)."""
+        return self._warehouse.adapter_type
 
     @property
     def enabled(self) -> bool:
@@ -251,14 +314,97 @@ class InvocationLineage:
         node = graph.node(finished.unique_id)
         assert node is not None  # it was started
         outcome = self._outcome(node, finished)
+        if self._facts_from_dbt and self._reported_by_dbt(node, outcome):
+            reported = self._arrived.pop(node.unique_id, None)
+            if reported is None:
+                self._awaiting[node.unique_id] = outcome
+            else:
+                self._close_with(node, outcome, reported)
+            return
         facts, complete = NO_FACTS, False
         if outcome.state == RunState.COMPLETE and self._warehouse.reads_during_run:
             with self._emitter.guard(f"reading the warehouse for {node.unique_id}"):
                 facts = self._facts({node.unique_id: outcome})
+                self._add_rows_written(node, facts.warehouse)
                 self._known[node.unique_id] = facts
                 complete = True
         self._send_terminal(node, outcome, facts)
         self._closed[node.unique_id] = _Closed(node, outcome, complete)
+
+    def _add_rows_written(self, node: DbtNode, warehouse: WarehouseFacts) -> None:
+        """The rows a table or incremental model wrote, from the ``rows_affected`` of the
+        adapter response dbt logs to ``dbt.log`` with the node's result (waited for as for an
+        error text, on the worker); nothing where the adapter does not report them."""
+        if node.materialized not in WRITTEN_MATERIALIZATIONS or node.relation is None:
+            return
+        logged = self._log_file.result(node.unique_id, ERROR_TEXT_WAIT) if self._log_file else None
+        response = (logged or {}).get("adapter_response") or {}
+        rows = response.get("rows_affected")
+        if isinstance(rows, (int, float)) and rows >= 0:
+            warehouse.rows_written[node.relation] = int(rows)
+
+    @staticmethod
+    def _reported_by_dbt(node: DbtNode, outcome: NodeOutcome) -> bool:
+        """Whether ``floe-lineage-dbt`` reports facts for this node (``in_dbt.reader``)."""
+        return (
+            outcome.state == RunState.COMPLETE
+            and outcome.dbt_status == "success"
+            and node.resource_type in READ_TYPES
+        )
+
+    def _on_facts(self, reported: FactsRead) -> None:
+        """Record what the dbt process read; close the node if its result was observed."""
+        self._seen.columns.update(reported.warehouse.columns)
+        self._seen.row_counts.update(reported.warehouse.row_counts)
+        if reported.error:
+            self._emitter.warn(
+                f"OpenLineage: no warehouse facts for {reported.unique_id}: {reported.error}"
+            )
+        outcome = self._awaiting.get(reported.unique_id)
+        node = self._graph_for_run().node(reported.unique_id)
+        if outcome is None or node is None:
+            self._arrived[reported.unique_id] = reported
+            return
+        self._close_with(node, outcome, reported)
+        del self._awaiting[reported.unique_id]  # after: facts_of answers once settled
+
+    def _close_with(self, node: DbtNode, outcome: NodeOutcome, reported: FactsRead) -> None:
+        """The terminal event of a completed node, with the facts the dbt process reported:
+        columns of its relation and inputs (from this line or earlier ones), its row count,
+        the rows it wrote, and the column lineage traced from them."""
+        relations = [n.relation for n in self._graph_for_run().inputs(node.unique_id)]
+        relations.append(node.relation)
+        own = node.relation
+        warehouse = WarehouseFacts(
+            columns={r: self._seen.columns[r] for r in relations if r in self._seen.columns},
+            row_counts={own: self._seen.row_counts[own]} if own in self._seen.row_counts else {},
+            rows_written={own: reported.rows_written}
+            if own is not None and reported.rows_written is not None
+            else {},
+        )
+        facts = NO_FACTS
+        with self._emitter.guard(f"tracing the column lineage of {node.unique_id}"):
+            facts = self._facts({node.unique_id: outcome}, warehouse)
+        self._known[node.unique_id] = facts
+        self._send_terminal(node, outcome, facts)
+        self._closed[node.unique_id] = _Closed(node, outcome, True)
+
+    def _close_awaiting(self) -> None:
+        """dbt exited: the completed nodes whose facts never came (the dbt process stopped
+        before reading them) get them read now, in their terminal events."""
+        if not self._awaiting:
+            return
+        awaiting, self._awaiting = self._awaiting, {}
+        facts = NO_FACTS
+        with self._emitter.guard("reading the warehouse after dbt exited"):
+            facts = self._facts(awaiting)
+        graph = self._graph_for_run()
+        for uid, outcome in sorted(awaiting.items(), key=lambda i: i[1].finished_at):
+            node = graph.node(uid)
+            assert node is not None  # it was started
+            self._known[uid] = facts
+            self._send_terminal(node, outcome, facts)
+            self._closed[uid] = _Closed(node, outcome, True)
 
     def _abort(self, unique_id: str, now: datetime) -> None:
         node = self._graph_for_run().node(unique_id)
@@ -336,10 +482,14 @@ class InvocationLineage:
             if event is not None:
                 self._emitter.emit(event)
 
-    def _facts(self, outcomes: Mapping[str, NodeOutcome]) -> RunFacts:
-        """The warehouse's columns and row counts for these completed nodes' datasets, and the
-        column lineage of the models among them."""
-        warehouse = self._inspect_warehouse(outcomes)
+    def _facts(
+        self, outcomes: Mapping[str, NodeOutcome], warehouse: WarehouseFacts | None = None
+    ) -> RunFacts:
+        """The warehouse's columns and row counts for these completed nodes' datasets (read
+        now, unless ``warehouse`` gives them), and the column lineage of the models among
+        them."""
+        if warehouse is None:
+            warehouse = self._inspect_warehouse(outcomes)
         lineage: dict[str, ColumnLineage] = {}
         with self._emitter.guard("tracing column lineage"):
             lineage = self._column_lineage(outcomes, warehouse)
@@ -423,6 +573,14 @@ class InvocationLineage:
             return {}
 
         return extra
+
+
+def _concerns_a_node(raw_event: Mapping[str, Any]) -> bool:
+    """Whether a dbt log event can matter to lineage (names a node, or reports its facts)."""
+    data = raw_event.get("data") or {}
+    return bool((data.get("node_info") or {}).get("unique_id")) or (
+        (raw_event.get("info") or {}).get("name") == FACTS_EVENT
+    )
 
 
 def lineage_of_dbt_project(

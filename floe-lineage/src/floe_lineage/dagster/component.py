@@ -22,16 +22,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import dagster as dg
-from dagster._core.definitions.definitions_load_context import (
-    DefinitionsLoadContext,
-    DefinitionsLoadType,
-)
-from dagster._utils.env import using_dagster_dev
 from dagster.components.resolved.model import Resolver
-from dagster_dbt import DbtCliResource, DbtProjectComponent
-from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
-from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
-from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjectManager
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProjectComponent
 from rfc3986_validator import validate_rfc3986
 
 from ..column_lineage_cache import FILE_NAME as COLUMN_LINEAGE_CACHE_FILE
@@ -39,15 +31,18 @@ from ..dbt.environment import environment
 from ..dbt.log_file import JSON_FILE_LOG
 from ..delivery.config import DEFAULT_DELIVERY_BUDGET, DEFAULT_DELIVERY_TIMEOUT
 from ..delivery.emitter import LineageEmitter
+from ..in_dbt.reader import ADAPTERS as IN_DBT_ADAPTERS
+from ..in_dbt.reader import COUNT_VIEW_ROWS
 from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..producer import default_producer
-from .dbt_resource import build_adapter_only_if_used, know_dbt_version
+from .dbt_resource import build_adapter_only_if_used, know_dbt_version, with_facts_reader
 from .definitions_cache import built_once
-from .metadata import dataset_asset_keys, with_lineage_metadata
+from .metadata import STREAM_TICK, dataset_asset_keys, with_lineage_metadata
 from .preparation import prepare, prepare_when_changed
 from .step_outputs import answer_output_asset_keys_once
+from .upstream import LOCAL_PROJECT_MANAGERS, DbtEventIterator, first_load, in_dagster_dev
 
 INTERRUPTIONS = (GeneratorExit, KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
 
@@ -102,12 +97,12 @@ class LineageSettings(dg.Resolvable):
         bool | Literal["auto"],
         Resolver.default(
             description="Lineage's facts on each materialization (column schema with warehouse"
-            " types, row count, column lineage, OpenLineage run id). auto: what is known when"
-            " dbt reports the node, never waiting (every fact where the warehouse is read"
-            " while dbt runs, PostgreSQL; the run id on DuckDB, whose facts come once dbt"
-            " exits). true: every fact, so on DuckDB the materializations wait for dbt to exit"
-            " and Dagster records them all after it. false: none. The OpenLineage events keep"
-            " every fact either way."
+            " types, row count, column lineage, OpenLineage run id). auto: every fact, each"
+            " materialization recorded as soon as its own node's facts are known while dbt runs"
+            " (PostgreSQL: read as nodes finish; DuckDB: read inside the dbt process, which runs"
+            " as floe-lineage-dbt); where they come only once dbt exits (a custom dbt_executable"
+            " on DuckDB), the run id. true: as auto, but those wait for dbt to exit. false:"
+            " none. The OpenLineage events keep every fact either way."
         ),
     ] = "auto"
     extra_facets: Annotated[
@@ -179,10 +174,9 @@ class DbtProjectWithLineage(DbtProjectComponent):
         if not self._local_project:
             return super().build_defs(context)
         project = self.dbt_project
-        initial_load = DefinitionsLoadContext.get().load_type == DefinitionsLoadType.INITIALIZATION
         if not project.manifest_path.exists():
             prepare(project)
-        elif self.prepare_if_dev and using_dagster_dev() and initial_load:
+        elif self.prepare_if_dev and in_dagster_dev() and first_load():
             prepare_when_changed(project)
         return built_once(
             self,
@@ -204,35 +198,43 @@ class DbtProjectWithLineage(DbtProjectComponent):
         """dagster-dbt's execution (``cli_args``, ``include_metadata``), with every dbt log
         event also fed to the lineage of this step, and each materialization completed with
         lineage's facts as ``lineage.asset_metadata`` says (``metadata``)."""
-        know_dbt_version(dbt)
-        build_adapter_only_if_used(dbt, self.include_metadata)
         answer_output_asset_keys_once(context.get_step_execution_context())
         with self._step_lineage(context, dbt) as lineage:
-            with environment(JSON_FILE_LOG):  # dbt.log as JSON: error text the moment it fails
+            lineage.use_worker()  # observe() only records: nothing waits on dbt's stdout
+            reporting = with_facts_reader(dbt) if _reads_in_dbt(lineage) else None
+            if reporting is not None:
+                dbt = reporting
+                lineage.expect_facts_from_dbt()
+            know_dbt_version(dbt)
+            build_adapter_only_if_used(dbt, self.include_metadata)
+            dbt_env = {**JSON_FILE_LOG}  # dbt.log as JSON: error text the moment it fails
+            if self.lineage.count_view_rows:
+                dbt_env[COUNT_VIEW_ROWS] = "1"
+            with environment(dbt_env):
                 invocation = dbt.cli(self.get_cli_args(context), context=context)
             lineage.attach(invocation.target_path, invocation.manifest)
-            events = DbtEventIterator(_observed(invocation, lineage, context), invocation)
+            observed = _observed(invocation, lineage, context, ticks=self.lineage.asset_metadata)
+            if self.lineage.asset_metadata is not False:
+                key_of = dataset_asset_keys(
+                    lambda: lineage.graph,
+                    lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),
+                )
+                observed = with_lineage_metadata(
+                    observed, lineage, key_of, wait_for_facts=self.lineage.asset_metadata is True
+                )
+            events = DbtEventIterator(observed, invocation)
             if "column_metadata" in self.include_metadata:
                 events = events.fetch_column_metadata()
             if "row_count" in self.include_metadata:
                 events = events.fetch_row_counts()
             if "insights" in self.include_metadata:
                 events = events.with_insights()
-            if self.lineage.asset_metadata is False:
-                yield from events
-                return
-            key_of = dataset_asset_keys(
-                lambda: lineage.graph,
-                lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),
-            )
-            yield from with_lineage_metadata(
-                events, lineage, key_of, wait_for_facts=self.lineage.asset_metadata is True
-            )
+            yield from events
 
     @property
     def _local_project(self) -> bool:
         """Whether the dbt project is used where it is (not a git project dagster-dbt copies)."""
-        return isinstance(self._project_manager, (DbtProjectArgsManager, NoopDbtProjectManager))
+        return isinstance(self._project_manager, LOCAL_PROJECT_MANAGERS)
 
     def _column_lineage_cache(self) -> Path | None:
         """Where a local project keeps the column lineage traced on earlier runs: beside its
@@ -294,13 +296,25 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 lineage.finish(failure=failure, aborted=aborted)
 
 
+def _reads_in_dbt(lineage: InvocationLineage) -> bool:
+    """Whether the dbt process is to read the facts (``floe_lineage.in_dbt``): for an adapter
+    it reads (DuckDB, whose file dbt locks while it runs), when lineage is on."""
+    return lineage.enabled and lineage.adapter_type in IN_DBT_ADAPTERS
+
+
 def _observed(
-    invocation: DbtCliInvocation, lineage: InvocationLineage, context: dg.AssetExecutionContext
+    invocation: DbtCliInvocation,
+    lineage: InvocationLineage,
+    context: dg.AssetExecutionContext,
+    ticks: object,
 ) -> Iterator[Any]:
     """dbt's structured log events fed to ``lineage``, converted to Dagster events as
-    ``DbtCliInvocation.stream`` converts them."""
+    ``DbtCliInvocation.stream`` converts them; with ``ticks``, ``STREAM_TICK`` after each
+    (``with_lineage_metadata`` releases what waited for facts that line brought)."""
     for event in invocation.stream_raw_events():
         lineage.observe(event.raw_event)
+        if ticks is not False:
+            yield STREAM_TICK
         yield from event.to_default_asset_events(
             manifest=invocation.manifest,
             dagster_dbt_translator=invocation.dagster_dbt_translator,

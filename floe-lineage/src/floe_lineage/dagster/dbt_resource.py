@@ -20,6 +20,12 @@ from typing import Any
 
 from packaging.version import Version
 
+from .upstream import ADAPTER_FACTORY, CLI_VERSION
+
+FACTS_EXECUTABLE = "floe-lineage-dbt"
+"""dbt, run as the ``dbt`` command runs it, that reports each finished node's facts
+(``floe_lineage.in_dbt``)."""
+
 ADAPTER_USERS = frozenset({"column_metadata", "row_count", "insights"})
 """The ``include_metadata`` options that need dagster-dbt's adapter."""
 
@@ -32,9 +38,9 @@ def build_adapter_only_if_used(dbt: Any, include_metadata: Iterable[str]) -> boo
     (another dagster-dbt)."""
     if ADAPTER_USERS & set(include_metadata):
         return False
-    if not callable(getattr(type(dbt), "_initialize_dbt_core_adapter", None)):
+    if not callable(getattr(type(dbt), ADAPTER_FACTORY, None)):
         return False
-    dbt.__dict__["_initialize_dbt_core_adapter"] = _no_adapter
+    dbt.__dict__[ADAPTER_FACTORY] = _no_adapter
     return True
 
 
@@ -49,10 +55,40 @@ def know_dbt_version(dbt: Any) -> None:
     command), when its executable is this environment's ``dbt``, whose version is the
     installed dbt-core's. Anything else (another environment's dbt, dbt Fusion) is still asked."""
     version = installed_dbt_version()
-    found = shutil.which(dbt.dbt_executable)  # as the subprocess would find it (PATH)
+    if version and _this_environments(dbt.dbt_executable) in ("dbt", FACTS_EXECUTABLE):
+        dbt.__dict__.setdefault(CLI_VERSION, Version(version))
+
+
+def with_facts_reader(dbt: Any) -> Any:
+    """A copy of the resource ``dbt`` that runs ``floe-lineage-dbt`` where it runs this
+    environment's ``dbt`` (the default); None where it runs another dbt (another environment's,
+    dbt Fusion), or is a subclass of ``DbtCliResource`` (fields of its own we cannot copy)."""
+    from dagster_dbt import DbtCliResource
+
+    ours = Path(sysconfig.get_path("scripts")) / FACTS_EXECUTABLE
+    if type(dbt) is not DbtCliResource or _this_environments(dbt.dbt_executable) != "dbt":
+        return None
+    if not ours.is_file():
+        return None
+    return DbtCliResource(
+        project_dir=dbt.project_dir,
+        global_config_flags=list(dbt.global_config_flags),
+        profiles_dir=dbt.profiles_dir,
+        profile=dbt.profile,
+        target=dbt.target,
+        dbt_executable=str(ours),
+        state_path=dbt.state_path,
+    )
+
+
+def _this_environments(executable: str) -> str | None:
+    """The name of the script ``executable`` is (as the subprocess would find it on PATH),
+    when it is one of this environment's scripts; None otherwise."""
+    found = shutil.which(executable)
     scripts = Path(sysconfig.get_path("scripts")).resolve()
-    if version and found and Path(found).resolve() == scripts / "dbt":
-        dbt.__dict__.setdefault("_cli_version", Version(version))
+    if not found or Path(found).resolve().parent != scripts:
+        return None
+    return Path(found).name
 
 
 def installed_dbt_version() -> str | None:

@@ -5,15 +5,19 @@ Each materialization dagster-dbt yields for a dbt node gets what lineage learnt 
 descriptions), ``dagster/row_count``, ``dagster/column_lineage`` (each column's DIRECT sources,
 as columns of the upstream assets) and ``openlineage/run_id`` (the node's OpenLineage run).
 
-The facts are known as soon as the node finished where the warehouse can be read during the
-run (PostgreSQL), only once dbt has exited otherwise (DuckDB locks its file). Waiting for them
-holds the materializations until then; not waiting records each one as dbt reports it, with
-what is known at that moment (on DuckDB the OpenLineage run id). With lineage disabled nothing
-is held or added.
+Each materialization goes on to Dagster as soon as its node's facts are known, while dbt runs:
+at once where the warehouse is read during the run (PostgreSQL), once the dbt process reported
+them where it reads them itself (``floe-lineage-dbt``, DuckDB): a materialization waits for its
+own node's facts, never for the end of the run. Dagster's order is kept: what dagster-dbt yields
+after a waiting materialization waits behind it. Where facts come only once dbt exited (a dbt
+that does not report them on a locked warehouse), ``wait_for_facts`` holds the materializations
+until then; otherwise they go on with the node's OpenLineage run id. With lineage disabled
+nothing is held or added.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,43 +33,63 @@ AssetKeyOf = Callable[[str], "dg.AssetKey | None"]
 """The asset key of a dataset, by its OpenLineage name (None: no asset of this project)."""
 
 
+STREAM_TICK = object()
+"""Put into the events after each dbt log line: facts may have arrived with it, so what waits
+for them is released then, not with dagster-dbt's next event. Never yielded on."""
+
+
 def with_lineage_metadata(
     events: Iterable[Any], lineage: InvocationLineage, key_of: AssetKeyOf, *, wait_for_facts: bool
 ) -> Iterator[Any]:
-    """``events`` (dagster-dbt's), each node's materialization completed with its lineage facts.
+    """``events`` (dagster-dbt's, with ``STREAM_TICK`` after each dbt log line), each node's
+    materialization completed with its lineage facts.
 
-    ``wait_for_facts``: a materialization whose facts are not known yet is held until they are
-    (once the events end, failure or not: what dbt materialized is recorded either way);
-    otherwise it goes on at once with the node's OpenLineage run id. With lineage disabled
-    nothing is held or added."""
+    A materialization waits until lineage has handled its node's result and has its facts, if
+    they are still to come from the dbt process (``InvocationLineage.settled``); what follows
+    it waits behind it, in order. ``wait_for_facts``: one whose facts come only once
+    dbt exited waits until then (once the events end, failure or not: what dbt materialized is
+    recorded either way); otherwise it goes on with the node's OpenLineage run id."""
     if not lineage.enabled:
-        yield from events
+        yield from (event for event in events if event is not STREAM_TICK)
         return
-    held: list[tuple[str, Any]] = []
+    held: deque[tuple[str | None, Any]] = deque()
 
-    def release() -> Iterator[Any]:
+    def waits(unique_id: str | None) -> bool:
+        if unique_id is None:
+            return False
+        if not lineage.settled(unique_id):
+            return True
+        return wait_for_facts and lineage.facts_of(unique_id) is None
+
+    def released(at_end: bool) -> Iterator[Any]:
+        while held and (at_end or not waits(held[0][0])):
+            unique_id, event = held.popleft()
+            yield _finished(event, unique_id, lineage, key_of)
+
+    def release_all() -> Iterator[Any]:
         lineage.add_facts()
-        for unique_id, event in held:
-            facts = lineage.facts_of(unique_id)
-            yield _completed(event, facts, key_of) if facts else event
+        yield from released(at_end=True)
 
     try:
         for event in events:
-            unique_id = _unique_id(event)
-            if unique_id is None:
-                yield event
-                continue
-            facts = lineage.facts_of(unique_id)
-            if facts is not None:
-                yield _completed(event, facts, key_of)
-            elif wait_for_facts:
-                held.append((unique_id, event))
-            else:
-                yield _with_run_id(event, lineage.run_id_of(unique_id))
+            if event is not STREAM_TICK:
+                held.append((_unique_id(event), event))
+            yield from released(at_end=False)
     except Exception:  # dbt failed: what it materialized before is recorded all the same
-        yield from release()
+        yield from release_all()
         raise
-    yield from release()
+    yield from release_all()
+
+
+def _finished(
+    event: Any, unique_id: str | None, lineage: InvocationLineage, key_of: AssetKeyOf
+) -> Any:
+    if unique_id is None:
+        return event
+    facts = lineage.facts_of(unique_id)
+    if facts is not None:
+        return _completed(event, facts, key_of)
+    return _with_run_id(event, lineage.run_id_of(unique_id))
 
 
 def dataset_asset_keys(

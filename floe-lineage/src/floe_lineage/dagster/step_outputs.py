@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .upstream import OUTPUT_ASSET_KEYS
+
 
 def answer_output_asset_keys_once(step_context: Any) -> bool:
     """Make ``step_context.get_output_asset_keys()`` return the set it returns now, from now on,
@@ -24,9 +26,9 @@ def answer_output_asset_keys_once(step_context: Any) -> bool:
 
     Returns False, changing nothing, when the context has no such method (a Dagster version that
     no longer has it)."""
-    compute = getattr(step_context, "get_output_asset_keys", None)
+    compute = getattr(step_context, OUTPUT_ASSET_KEYS, None)
     if not callable(compute):
         return False
     keys = frozenset(compute())
-    step_context.get_output_asset_keys = lambda: keys
+    setattr(step_context, OUTPUT_ASSET_KEYS, lambda: keys)
     return True

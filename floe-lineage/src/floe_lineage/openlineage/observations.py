@@ -15,3 +15,11 @@ Columns = list[tuple[str, str]]
 class WarehouseFacts:
     columns: dict[Relation, Columns] = field(default_factory=dict)
     row_counts: dict[Relation, int] = field(default_factory=dict)
+    """The rows each relation holds."""
+    rows_written: dict[Relation, int] = field(default_factory=dict)
+    """The rows this run wrote into a relation, where the adapter reported them (dbt's
+    ``rows_affected``); an incremental model's differ from its ``row_counts``."""
+
+    def rows_for_statistics(self, relation: Relation) -> int | None:
+        """``outputStatistics.rowCount``: the rows written where known, else the rows held."""
+        return self.rows_written.get(relation, self.row_counts.get(relation))

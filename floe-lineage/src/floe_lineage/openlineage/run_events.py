@@ -204,7 +204,7 @@ def _node_event(
                 )
                 | extra_dataset,
                 outputFacets=facets.output_statistics(
-                    p, run.warehouse.row_counts.get(output.relation)
+                    p, run.warehouse.rows_for_statistics(output.relation)
                 )
                 if outcome is not None and outcome.state == RunState.COMPLETE
                 else {},

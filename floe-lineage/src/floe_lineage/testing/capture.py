@@ -20,10 +20,10 @@ from typing import Any
 
 import dagster as dg
 from dagster.components.core.component_tree import ComponentTree
-from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
 from dagster_shared.utils.config import load_toml_as_dict
 
 from ..dagster import DbtProjectWithLineage
+from ..dagster.upstream import DAGSTER_DBT_MANIFEST_METADATA_KEY
 from ..dbt.environment import environment
 from ..dbt.profile import read_target, write_profiles
 from ..tools.events_file import read_events

@@ -66,22 +66,13 @@ class DuckDBWarehouse:
             return WarehouseFacts()
         import duckdb  # dbt-duckdb's dependency: only DuckDB projects need it
 
-        wanted = {_key(r): r for r in describe}
         # read-only as dagster-dbt opens it for `include_metadata` (access_mode READ_ONLY):
         # DuckDB refuses a second connection in the process under another configuration
         with duckdb.connect(str(self.file), config=READ_ONLY) as con:
-            facts = WarehouseFacts(columns=_columns(con, wanted))
-            facts.columns.update(_external_columns(con, external or {}, self.project_dir))
-            present = {_key(r) for r in facts.columns}
-            to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
-            for start in range(0, len(to_count), COUNT_BATCH):
-                batch = to_count[start : start + COUNT_BATCH]
-                query = " union all ".join(
-                    f"select {i}, count(*) from {_qualified(r)}" for i, r in enumerate(batch)
-                )
-                for i, rows in con.execute(query).fetchall():
-                    facts.row_counts[batch[i]] = rows
-        return facts
+            if self.project_dir is not None:
+                folder = str(self.project_dir).replace("'", "''")
+                con.execute(f"set file_search_path = '{folder}'")
+            return read_facts(con, describe, count, external)
 
     def close(self) -> None:
         pass  # inspect closes its connection
@@ -99,14 +90,48 @@ class DuckDBWarehouse:
         yield Isolation({"path": str(folder / Path(self.path).name)})
 
 
+def read_facts(
+    con: Any,
+    describe: Iterable[Relation],
+    count: Iterable[Relation],
+    external: Mapping[Relation, str] | None = None,
+) -> WarehouseFacts:
+    """What ``DuckDBWarehouse.inspect`` reads, through ``con``: a DuckDB connection or cursor
+    (dbt-duckdb's own, inside the dbt process, where its file lock is no obstacle). Relative
+    paths of ``external`` sources resolve as DuckDB's ``file_search_path`` says (dbt's working
+    folder, the project's, by default)."""
+    wanted = {_key(r): r for r in describe}
+    facts = WarehouseFacts(columns=_columns(con, wanted))
+    facts.columns.update(_external_columns(con, external or {}))
+    present = {_key(r) for r in facts.columns}
+    to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
+    for start in range(0, len(to_count), COUNT_BATCH):
+        batch = to_count[start : start + COUNT_BATCH]
+        query = " union all ".join(
+            f"select {i}, count(*) from {_qualified(r)}" for i, r in enumerate(batch)
+        )
+        for i, rows in _fetch(con, query):
+            facts.row_counts[batch[i]] = rows
+    return facts
+
+
+def _fetch(con: Any, sql: str) -> list[Any]:
+    """The rows of ``sql`` on a DuckDB connection or (dbt-duckdb's wrapped) cursor."""
+    result = con.execute(sql)
+    return (result if result is not None else con).fetchall()
+
+
 def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Relation, Columns]:
     if not wanted:
         return {}
-    rows = con.execute(
+    names = ", ".join(_literal(name) for _, _, name in wanted)
+    rows = _fetch(
+        con,
         "select table_catalog, table_schema, table_name, column_name, data_type"
         " from information_schema.columns"
-        " order by table_catalog, table_schema, table_name, ordinal_position"
-    ).fetchall()
+        f" where lower(table_name) in ({names})"
+        " order by table_catalog, table_schema, table_name, ordinal_position",
+    )
     found: dict[Relation, Columns] = {}
     for catalog, schema, table, column, data_type in rows:
         relation = wanted.get((catalog.lower(), schema.lower(), table.lower()))
@@ -115,24 +140,21 @@ def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Rel
     return found
 
 
-def _external_columns(
-    con: Any, external: Mapping[Relation, str], project_dir: Path | None
-) -> dict[Relation, Columns]:
-    import duckdb
-
+def _external_columns(con: Any, external: Mapping[Relation, str]) -> dict[Relation, Columns]:
     if not external:
         return {}
-    if project_dir is not None:
-        folder = str(project_dir).replace("'", "''")
-        con.execute(f"set file_search_path = '{folder}'")
     found: dict[Relation, Columns] = {}
     for relation, expression in external.items():
         try:
-            rows = con.execute(f"describe select * from {expression}").fetchall()
-        except duckdb.Error:
+            rows = _fetch(con, f"describe select * from {expression}")
+        except Exception:  # duckdb.Error; through dbt-duckdb's cursor, dbt's DbtRuntimeError
             continue  # gone, or not readable from here: no columns, as for a missing table
         found[relation] = [(row[0], row[1]) for row in rows]
     return found
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _key(relation: Relation) -> tuple[str, str, str]:

@@ -1,0 +1,229 @@
+"""Inside the dbt process: each finished node's facts, read through dbt's own adapter while dbt
+runs, one JSON line each on dbt's stdout.
+
+dbt-duckdb holds the database file's lock for the whole invocation, so no other process can read
+it before dbt exits; inside the dbt process the lock is no obstacle. ``FactsReader.record`` is
+dbt's event callback: it only notes a node that finished (``NodeFinished``, success, of a model,
+seed or snapshot) in a queue and returns; dbt's threads never wait on it. One worker thread opens
+its own connection through the adapter (``ConnectionManager.open``: a dbt-duckdb cursor on the
+database dbt has open; outside dbt's per-thread connections, so dbt's cleanup leaves it alone),
+reads the node's columns, those of its inputs not read yet in this run, and its row count
+(``warehouse.duckdb.read_facts``), and writes the line (``facts_line``) under the lock of dbt's
+own stdout handler, so it never splits one of dbt's lines. A node whose facts cannot be read
+still gets its line, with the error: every recorded node gets exactly one.
+
+Only DuckDB is read here; the reader is inert for any other adapter (and when dbt's log format
+is not JSON): floe-lineage reads those from the Dagster process, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..dbt.manifest import DbtGraph
+from ..dbt.relation import Relation
+from .facts_line import FactsRead, facts_line
+
+READ_TYPES = frozenset({"model", "seed", "snapshot"})
+"""Nodes that write a relation whose facts are read."""
+COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
+COUNT_VIEW_ROWS = "FLOE_LINEAGE_COUNT_VIEW_ROWS"
+"""``1``: count the rows of views too (``lineage.count_view_rows``)."""
+WRITTEN_MATERIALIZATIONS = frozenset({"table", "incremental"})
+"""Models whose adapter response's ``rows_affected`` is the rows the run wrote (the one
+statement that writes them); a seed's or snapshot's counts one batch or one step."""
+ADAPTERS = frozenset({"duckdb"})
+STDOUT_LOGGER = "stdout_log"
+"""dbt's logger for stdout (``dbt_common.events.functions.get_stdout_config``)."""
+_DONE = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A node dbt reported finished successfully, as recorded from its event."""
+
+    unique_id: str
+    rows_affected: int | None
+    invocation_id: str = ""
+
+
+class FactsReader:
+    """dbt's callback (``record``) and the worker reading the facts of what it recorded.
+
+    ``connect()`` gives the worker a DB-API cursor on dbt's database, or None when this reader
+    has nothing to read (another adapter); ``graph()`` the run's manifest. Both are called by
+    the worker, on the first node."""
+
+    def __init__(
+        self,
+        connect: Callable[[], AbstractContextManager[Any] | None],
+        graph: Callable[[], DbtGraph | None],
+        write: Callable[[str], None],
+    ) -> None:
+        self._connect = connect
+        self._graph = graph
+        self._write = write
+        self._queue: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._read: set[Relation] = set()
+        self._count_views = os.environ.get(COUNT_VIEW_ROWS) == "1"
+
+    def record(self, msg: Any) -> None:
+        """dbt's event callback: note a node that finished well; nothing else, never raises."""
+        try:
+            if msg.info.name != "NodeFinished":
+                return
+            node_info = msg.data.node_info
+            if node_info.resource_type not in READ_TYPES or node_info.node_status != "success":
+                return
+            response = msg.data.run_result.adapter_response
+            # a protobuf Struct: no .get()
+            rows = response["rows_affected"] if "rows_affected" in response else None  # noqa: SIM401
+            self._queue.put(Finished(node_info.unique_id, _rows(rows), msg.info.invocation_id))
+            self._start()
+        except Exception:  # a callback that raises fails dbt's node
+            return
+
+    def drain(self, timeout: float) -> bool:
+        """Once dbt is done: let the worker finish what was recorded, for up to ``timeout``
+        seconds. Returns whether it did."""
+        worker = self._worker
+        if worker is None:
+            return True
+        self._queue.put(_DONE)
+        worker.join(timeout)
+        return not worker.is_alive()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="floe-lineage-facts", daemon=True
+                )
+                self._worker.start()
+
+    def _work(self) -> None:
+        try:
+            graph, connection = self._graph(), self._connect()
+        except Exception:
+            graph, connection = None, None
+        if graph is None or connection is None:
+            return  # nothing to read here: floe-lineage reads from its own side
+        with connection as cursor:
+            while (finished := self._queue.get()) is not _DONE:
+                line = facts_line(self._facts(cursor, graph, finished), finished.invocation_id)
+                self._write(json.dumps(line) + "\n")
+
+    def _facts(self, cursor: Any, graph: DbtGraph, finished: Finished) -> FactsRead:
+        from ..openlineage.observations import WarehouseFacts
+        from ..warehouse.duckdb import read_facts
+
+        node = graph.node(finished.unique_id)
+        written = node.materialized if node is not None else None
+        rows_written = finished.rows_affected if written in WRITTEN_MATERIALIZATIONS else None
+        if node is None or node.relation is None:
+            return FactsRead(finished.unique_id, WarehouseFacts(), rows_written, _now())
+        inputs = graph.inputs(node.unique_id)
+        describe = [node.relation, *(p.relation for p in inputs if p.relation not in self._read)]
+        external = {
+            p.relation: p.external
+            for p in inputs
+            if p.external and p.relation and p.relation not in self._read
+        }
+        counted = COUNTED_MATERIALIZATIONS | ({"view"} if self._count_views else set())
+        count = [node.relation] if written in counted or node.resource_type != "model" else []
+        try:
+            found = read_facts(cursor, [r for r in describe if r], count, external)
+        except Exception as exc:  # the line still comes, so nobody waits for it
+            return FactsRead(node.unique_id, WarehouseFacts(), rows_written, _now(), str(exc))
+        self._read.update(r for r in describe if r is not None and r != node.relation)
+        return FactsRead(node.unique_id, found, rows_written, _now())
+
+
+def _rows(value: Any) -> int | None:
+    try:
+        rows = int(value)
+    except (TypeError, ValueError):
+        return None
+    return rows if rows >= 0 else None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def write_as_dbt_stdout(stream: TextIO = sys.stdout) -> Callable[[str], None]:
+    """Writes one whole line to ``stream`` holding the lock of dbt's stdout handler (the one
+    dbt's JSON logger writes each line through), so lines never interleave."""
+
+    def write(line: str) -> None:
+        handlers = logging.getLogger(STDOUT_LOGGER).handlers
+        lock = handlers[0].lock if handlers and handlers[0].lock else None
+        with lock or nullcontext():
+            stream.write(line)
+            stream.flush()
+
+    return write
+
+
+def adapter_connection() -> AbstractContextManager[Any] | None:
+    """A cursor of a connection of its own, opened through the adapter dbt registered
+    (``ConnectionManager.open``; for dbt-duckdb a cursor on the database dbt has open); None
+    when the adapter is not one read here or dbt does not log JSON."""
+    from dbt.adapters.contracts.connection import Connection, ConnectionState
+    from dbt.adapters.factory import FACTORY
+    from dbt.flags import get_flags
+
+    if str(getattr(get_flags(), "LOG_FORMAT", "")) != "json":
+        return None
+    adapters = [a for name, a in FACTORY.adapters.items() if name in ADAPTERS]
+    if len(adapters) != 1:
+        return None
+    adapter = adapters[0]
+    manager = type(adapter.connections)
+    connection = manager.open(
+        Connection(
+            type=adapter.type(),
+            name="floe_lineage",
+            state=ConnectionState.INIT,
+            transaction_open=False,
+            handle=None,
+            credentials=adapter.config.credentials,
+        )
+    )
+    return _Cursor(manager, connection)
+
+
+class _Cursor:
+    def __init__(self, manager: Any, connection: Any) -> None:
+        self._manager = manager
+        self._connection = connection
+
+    def __enter__(self) -> Any:
+        return self._connection.handle.cursor()
+
+    def __exit__(self, *exc: object) -> None:
+        self._manager.close(self._connection)
+
+
+def run_graph() -> DbtGraph | None:
+    """The manifest dbt wrote into its target folder for this run (before any node ran)."""
+    from dbt.adapters.factory import FACTORY
+
+    for adapter in FACTORY.adapters.values():
+        manifest = Path(adapter.config.project_target_path) / "manifest.json"
+        if manifest.is_file():
+            return DbtGraph.from_file(manifest)
+    return None
