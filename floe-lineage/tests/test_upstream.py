@@ -89,3 +89,21 @@ def test_run_target_folders_are_named_as_run_manifest_finds_them(tmp_path: Path)
 
 def test_the_manifest_metadata_key_is_dagster_dbts():
     assert upstream.DAGSTER_DBT_MANIFEST_METADATA_KEY == "dagster_dbt/manifest"
+
+
+def test_dagster_postgres_keeps_each_storages_engine_where_the_pooled_storage_replaces_it():
+    from dagster_postgres.event_log import PostgresEventLogStorage
+    from dagster_postgres.run_storage import PostgresRunStorage
+    from dagster_postgres.schedule_storage import PostgresScheduleStorage
+
+    for storage in (PostgresRunStorage, PostgresEventLogStorage, PostgresScheduleStorage):
+        source = inspect.getsource(storage.__init__)
+        assert f"self.{upstream.STORAGE_ENGINE} = create_pg_engine(" in source, storage
+
+
+def test_the_postgres_settings_schema_has_the_fields_the_pooled_storage_extends():
+    schema = upstream.pg_config()
+    assert {"postgres_db", "postgres_url", "should_autocreate_tables"} <= set(schema)
+    assert {"hostname", "username", "password", "db_name", "port"} <= set(
+        schema["postgres_db"].config_type.fields
+    )

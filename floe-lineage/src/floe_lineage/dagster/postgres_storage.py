@@ -33,15 +33,14 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import Field, IntSource, StringSource
-from dagster._config.config_schema import UserConfigSchema
-from dagster._core.storage.config import pg_config
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
     pg_url_from_config,
 )
+
+from .upstream import STORAGE_ENGINE, pg_config
 
 SCHEME = "postgresql+psycopg2"
 """``postgres_db``'s default ``scheme``: dagster-postgres's driver, not SQLAlchemy's default."""
@@ -62,7 +61,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self,
         postgres_url: str,
         should_autocreate_tables: bool = True,
-        inst_data: ConfigurableClassData | None = None,
+        inst_data: Any = None,
         token_provider: Any = None,
         pool_size: int = POOL_SIZE,
         pool_recycle: int = POOL_RECYCLE,
@@ -86,15 +85,16 @@ class PooledPostgresStorage(DagsterPostgresStorage):
                 "max_overflow": max_overflow,
                 "pool_recycle": pool_recycle,
             }
-            existing = storage._engine.url.query.get("options")
+            unpooled = getattr(storage, STORAGE_ENGINE)
+            existing = unpooled.url.query.get("options")
             if existing:
                 options["connect_args"] = {"options": existing}
-            unpooled = storage._engine
-            storage._engine = create_pg_engine(storage.postgres_url, token_provider, **options)
+            pooled = create_pg_engine(storage.postgres_url, token_provider, **options)
+            setattr(storage, STORAGE_ENGINE, pooled)
             unpooled.dispose()
 
     @classmethod
-    def config_type(cls) -> UserConfigSchema:
+    def config_type(cls) -> dict[str, Any]:
         schema = pg_config()
         # dagster-postgres depends on psycopg2, but SQLAlchemy 2.1 reads postgresql:// as
         # psycopg 3 (not installed, or installed and failing on dagster-postgres's NOTIFY):
@@ -111,7 +111,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
 
     @classmethod
     def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+        cls, inst_data: Any, config_value: dict[str, Any]
     ) -> PooledPostgresStorage:
         return cls(
             inst_data=inst_data,

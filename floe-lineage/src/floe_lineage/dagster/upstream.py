@@ -20,6 +20,10 @@ docstring says, so a run never breaks on it, but the test suite says so first.
   (``step_outputs``).
 - ``DAGSTER_DBT_MANIFEST_METADATA_KEY`` (``dagster_dbt.asset_utils``): the metadata key under
   which dagster-dbt keeps an asset's manifest (the pytest plugin's capture).
+- ``pg_config`` (``dagster._core.storage.config``): dagster-postgres's ``postgres_db`` /
+  ``postgres_url`` settings schema, which ``PooledPostgresStorage`` extends.
+- ``STORAGE_ENGINE`` (``_engine`` of dagster-postgres's run, event log and schedule storages):
+  the SQLAlchemy engine ``PooledPostgresStorage`` replaces with a pooled one.
 - ``RUN_TARGET_FOLDER``: how dagster-dbt names a run's target folder
   (``DbtCliResource._get_unique_target_path``), which ``dbt.manifest.run_manifest`` globs.
 """
@@ -30,6 +34,7 @@ from dagster._core.definitions.definitions_load_context import (
     DefinitionsLoadContext,
     DefinitionsLoadType,
 )
+from dagster._core.storage.config import pg_config
 from dagster._utils.env import using_dagster_dev
 from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
 from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
@@ -38,6 +43,7 @@ from dagster_dbt.dbt_project_manager import DbtProjectArgsManager, NoopDbtProjec
 CLI_VERSION = "_cli_version"
 ADAPTER_FACTORY = "_initialize_dbt_core_adapter"
 OUTPUT_ASSET_KEYS = "get_output_asset_keys"
+STORAGE_ENGINE = "_engine"
 RUN_TARGET_FOLDER = "{op}-{run_id_7}-{unique}"
 """dagster-dbt's run target folder under ``target/``: op name, first 7 characters of the run
 id, a random part."""
@@ -62,7 +68,9 @@ __all__ = [
     "LOCAL_PROJECT_MANAGERS",
     "OUTPUT_ASSET_KEYS",
     "RUN_TARGET_FOLDER",
+    "STORAGE_ENGINE",
     "DbtEventIterator",
     "first_load",
     "in_dagster_dev",
+    "pg_config",
 ]
