@@ -457,12 +457,9 @@ def write_examples(ok: list[dict[str, Any]], failing: list[dict[str, Any]]) -> N
         "model-start": (pick(ok, f"model.{DBT_PROJECT}.customers", "START"), [], ""),
         "model-complete": (
             pick(ok, f"model.{DBT_PROJECT}.customers", "COMPLETE"),
-            ["job/facets/sql", "job/facets/sourceCodeLocation"],
-            "",
-        ),
-        "model-facts": (
-            facts(ok, f"model.{DBT_PROJECT}.customers"),
             [
+                "job/facets/sql",
+                "job/facets/sourceCodeLocation",
                 "outputs/0/facets/columnLineage",
                 "outputs/0/facets/schema",
                 "outputs/0/facets/columnClassification",
