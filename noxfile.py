@@ -43,14 +43,10 @@ RUFF_RULES = ["--select=E,F,W,I,B,UP,SIM,RUF"]
 OWN_FILES = ["noxfile.py", "tests", "bench", "docs/gen_examples.py"]
 
 
-def render(
-    session: nox.Session, destination: Path, *, quiet: bool = True, **data: str
-) -> Path:
+def render(session: nox.Session, destination: Path, *, quiet: bool = True, **data: str) -> Path:
     """``copier copy --defaults`` of this repository's HEAD plus uncommitted changes (not its
     latest release tag)."""
-    answers = [
-        arg for key, value in data.items() for arg in ("--data", f"{key}={value}")
-    ]
+    answers = [arg for key, value in data.items() for arg in ("--data", f"{key}={value}")]
     session.run(
         "copier",
         "copy",
@@ -115,9 +111,7 @@ def run_suites(session: nox.Session, marker: str) -> None:
         (ROOT / "tests", []),
     ):
         try:
-            session.run(
-                "pytest", str(suite), "-m", marker, *options, *session.posargs, env=ENV
-            )
+            session.run("pytest", str(suite), "-m", marker, *options, *session.posargs, env=ENV)
         except nox.command.CommandFailed:
             failed.append(str(suite.relative_to(ROOT)))
     if failed:
@@ -167,9 +161,7 @@ def floe_core(session: nox.Session) -> None:
     generated project's, and floe-lineage's for another dbt project. Heavy to install, so it is
     not part of ``tests``; CI runs it."""
     session.install(COPIER, "pytest>=8", "floe-core", f"{LIBRARY}[duckdb]")
-    session.run(
-        "pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV
-    )
+    session.run("pytest", str(ROOT / "tests" / "test_floe_core.py"), *session.posargs, env=ENV)
 
 
 @nox.session
@@ -186,9 +178,7 @@ def floe(session: nox.Session) -> None:
         project = render(session, Path(scratch) / "floe-demo", project_name="Floe Demo")
         env = dict(ENV)
         if not committed():
-            session.warn(
-                "uncommitted changes: floe-lineage comes from this working tree"
-            )
+            session.warn("uncommitted changes: floe-lineage comes from this working tree")
             override = Path(scratch) / "overrides.txt"
             override.write_text(f"floe-lineage @ {LIBRARY.as_uri()}\n")
             env["UV_OVERRIDE"] = str(override)
@@ -230,9 +220,7 @@ def demo(session: nox.Session) -> None:
     project = Path(tempfile.mkdtemp(prefix="floe-demo-")) / "floe-demo"
     session.log(f"Generating a project with the defaults in {project}")
     render(session, project, quiet=False, project_name="Floe Demo")
-    if (
-        committed()
-    ):  # floe-lineage from the pinned commit of this checkout, as for a user
+    if committed():  # floe-lineage from the pinned commit of this checkout, as for a user
         session.install("-e", f"{project}[dev]")
     else:
         session.warn("uncommitted changes: floe-lineage comes from this working tree")
@@ -284,9 +272,7 @@ def docs(session: nox.Session) -> None:
     )
 
 
-DAGSTER_POSTGRES = (
-    "dagster-postgres>=0.29,<0.30"  # Dagster's PostgreSQL storage, for dagster 1.13
-)
+DAGSTER_POSTGRES = "dagster-postgres>=0.29,<0.30"  # Dagster's PostgreSQL storage, for dagster 1.13
 
 
 def split_storage_args(posargs: list[str]) -> tuple[list[str], list[str]]:
