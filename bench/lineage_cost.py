@@ -76,9 +76,12 @@ def project_for(size: str, folder: Path, warehouse: str = "duckdb") -> Path:
 
 
 def node_ends(target: Path) -> dict[str, datetime]:
-    """dbt's node end per unique id, from the JSON ``dbt.log`` of the newest run folder."""
+    """dbt's node end per unique id, from the JSON ``dbt.log`` of the newest run folder (and
+    ``dbt.log.1``... if dbt rotated it: ``main`` sets ``DBT_LOG_FILE_MAX_BYTES=0``, as dbt keeps
+    only five 10 MB files, which 2,000 models overflow)."""
     ends: dict[str, datetime] = {}
-    logs = sorted(target.glob("*/dbt.log"), key=lambda p: p.stat().st_mtime)[-1:]
+    newest = sorted(target.glob("*/dbt.log"), key=lambda p: p.stat().st_mtime)[-1:]
+    logs = [rotated for first in newest for rotated in first.parent.glob("dbt.log*")]
     for log in logs:
         for line in log.read_text(encoding="utf-8").splitlines():
             if '"NodeFinished"' not in line:
@@ -153,6 +156,12 @@ def main() -> None:
     parser.add_argument("--warehouse", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--sizes", default=None, help="default: sample,200 (postgres: 200)")
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument(
+        "--first",
+        choices=("on", "off"),
+        default="on",
+        help="the arm that runs first in the first pair (then the order alternates)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     postgres = args.warehouse == "postgres"
@@ -160,6 +169,9 @@ def main() -> None:
     out = args.out or ROOT / ".bench" / (
         "lineage-cost-postgres.json" if postgres else "lineage-cost.json"
     )
+    # one dbt.log per run, not rotated (dbt keeps five 10 MB files: the node ends of the first
+    # nodes of 2,000 models would be lost); the same in both arms
+    os.environ.setdefault("DBT_LOG_FILE_MAX_BYTES", "0")
     results: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="floe-lineage-cost-") as scratch,
@@ -178,7 +190,8 @@ def main() -> None:
             print(f"[lineage-cost] {name} first run, lineage on: {warm_up['seconds']:.1f}s")
             runs = []
             for pair in range(args.pairs):
-                for lineage_on in (True, False) if pair % 2 == 0 else (False, True):
+                on_first = (pair % 2 == 0) == (args.first == "on")
+                for lineage_on in (True, False) if on_first else (False, True):
                     run = one_run(project, folder, lineage_on, server)
                     runs.append(run)
                     print(
