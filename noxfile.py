@@ -326,15 +326,18 @@ def bench(session: nox.Session) -> None:
     and micro-benchmarks of the lineage core, and the delay of terminal events behind dbt's
     node-finished log line; ``floe-lineage diff``, ``impact`` and ``publish --static`` at 2,000
     nodes from captures; Dagster on PostgreSQL storage vs SQLite vs plain dbt
-    (bench/storage_bench.py, as ``nox -s bench_storage``); results in .bench/. ``nox -s bench
-    -- --quick`` is a small smoke run; ``-- --py-spy`` also samples one run per project and mode
-    with py-spy; ``--storage-rounds 200=3,2000=1`` (``--storage-sizes``, ``--storage-arms``)
-    go to storage_bench.py, ``--no-storage`` skips it; other arguments go to
+    (bench/storage_bench.py, as ``nox -s bench_storage``); lineage on vs off in process
+    (bench/lineage_cost.py) on DuckDB and, at 200 models, on a PostgreSQL server it starts;
+    results in .bench/. ``nox -s bench -- --quick`` is a small smoke run; ``-- --py-spy`` also
+    samples one run per project and mode with py-spy; ``--storage-rounds 200=3,2000=1``
+    (``--storage-sizes``, ``--storage-arms``) go to storage_bench.py, ``--no-storage`` skips
+    it, ``--no-lineage-postgres`` skips lineage_cost.py on PostgreSQL; other arguments go to
     bench/run_bench.py."""
     session.install(COPIER)
     ours, storage = split_storage_args(session.posargs)
     skip_storage = "--no-storage" in ours
-    ours = [arg for arg in ours if arg != "--no-storage"]
+    skip_lineage_postgres = "--no-lineage-postgres" in ours
+    ours = [arg for arg in ours if arg not in ("--no-storage", "--no-lineage-postgres")]
     with tempfile.TemporaryDirectory(prefix="floe-bench-") as scratch:
         project = render(session, Path(scratch) / "bench", project_name="bench")
         install_bench(session, project, *(["py-spy"] if "--py-spy" in ours else []))
@@ -376,6 +379,24 @@ def bench(session: nox.Session) -> None:
             str(ROOT / ".bench" / "lineage-cost.json"),
             env=ENV,
         )
+        # the same on PostgreSQL (dbt-postgres; a server from the machine's binaries, a fresh
+        # database per run), 200 synthetic models, 5 alternated pairs
+        if not skip_lineage_postgres:
+            session.install("dbt-postgres>=1.10,<1.12")
+            session.run(
+                "python",
+                str(ROOT / "bench" / "lineage_cost.py"),
+                "--warehouse",
+                "postgres",
+                *(
+                    ["--sizes", "sample", "--pairs", "1"]
+                    if "--quick" in ours
+                    else ["--sizes", "200", "--pairs", "5"]
+                ),
+                "--out",
+                str(ROOT / ".bench" / "lineage-cost-postgres.json"),
+                env=ENV,
+            )
         if not skip_storage:
             run_storage_bench(session, project, storage)
 

@@ -1,6 +1,7 @@
-"""What lineage costs with the defaults on DuckDB, and how soon each materialization has its facts.
+"""What lineage costs with the defaults, and how soon each materialization has its facts.
 
     python bench/lineage_cost.py [--sizes sample,200] [--pairs 3] [--out .bench/lineage-cost.json]
+    python bench/lineage_cost.py --warehouse postgres [--sizes 200] [--pairs 5]
 
 For each project (the template's sample dbt project, synthetic ones of ``make_dbt_project.py``):
 alternated pairs of in-process materializations of every asset (``dg.materialize`` of the
@@ -14,6 +15,13 @@ Dagster recorded its materialization, and whether that materialization carries
 ``dagster/row_count`` (tables). Every run must succeed; a materialization without its facts is
 reported.
 
+``--warehouse postgres``: the same on PostgreSQL (dbt-postgres, the projects' ``postgres``
+profile target). A real server is started for the whole script from the machine's binaries
+(``floe-lineage/tests/postgres_server.py``: as root, as the ``postgres`` system user; loopback
+TCP, scram-sha-256, ``fsync=off``) and every run gets a fresh database (dropped and created
+again before the run, untimed), as floe-lineage's PostgreSQL tests run the sample
+(``make_postgres_workspace``). Results default to ``.bench/lineage-cost-postgres.json``.
+
 A first, untimed lineage-on run parses the project and traces every model's column lineage once
 (what the first run after a change pays); the pairs measure the runs after it.
 
@@ -24,6 +32,7 @@ work and what waits for it, not Python's start-up; ``run_bench.py`` measures ``d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -39,8 +48,18 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "floe-lineage" / "tests")]
 
 import dagster as dg  # noqa: E402
-from conftest import copy_dbt_project, make_workspace, materialize  # noqa: E402
+from conftest import (  # noqa: E402
+    copy_dbt_project,
+    make_postgres_workspace,
+    make_workspace,
+    materialize,
+)
 from make_dbt_project import make_project  # noqa: E402
+from postgres_server import PostgresServer, server_as_postgres_user  # noqa: E402
+
+DATABASE = "warehouse"
+"""The PostgreSQL database every run gets afresh (the same name each run: dbt keeps the
+database it parsed, and the column lineage kept in the target folder names it)."""
 
 
 def load() -> str:
@@ -49,17 +68,20 @@ def load() -> str:
     )
 
 
-def project_for(size: str, folder: Path) -> Path:
+def project_for(size: str, folder: Path, warehouse: str = "duckdb") -> Path:
     if size == "sample":
         return copy_dbt_project(folder / "dbt")
-    make_project(int(size), folder / "dbt")
+    make_project(int(size), folder / "dbt", warehouse=warehouse)
     return folder / "dbt"
 
 
 def node_ends(target: Path) -> dict[str, datetime]:
-    """dbt's node end per unique id, from the JSON ``dbt.log`` of the newest run folder."""
+    """dbt's node end per unique id, from the JSON ``dbt.log`` of the newest run folder (and
+    ``dbt.log.1``... if dbt rotated it: ``main`` sets ``DBT_LOG_FILE_MAX_BYTES=0``, as dbt keeps
+    only five 10 MB files, which 2,000 models overflow)."""
     ends: dict[str, datetime] = {}
-    logs = sorted(target.glob("*/dbt.log"), key=lambda p: p.stat().st_mtime)[-1:]
+    newest = sorted(target.glob("*/dbt.log"), key=lambda p: p.stat().st_mtime)[-1:]
+    logs = [rotated for first in newest for rotated in first.parent.glob("dbt.log*")]
     for log in logs:
         for line in log.read_text(encoding="utf-8").splitlines():
             if '"NodeFinished"' not in line:
@@ -70,9 +92,15 @@ def node_ends(target: Path) -> dict[str, datetime]:
     return ends
 
 
-def one_run(project: Path, folder: Path, lineage_on: bool) -> dict[str, Any]:
-    ws = make_workspace(folder / ("on" if lineage_on else "off"), project)
-    ws.database.unlink(missing_ok=True)
+def one_run(
+    project: Path, folder: Path, lineage_on: bool, server: PostgresServer | None = None
+) -> dict[str, Any]:
+    root = folder / ("on" if lineage_on else "off")
+    if server is None:
+        ws = make_workspace(root, project)
+        ws.database.unlink(missing_ok=True)
+    else:  # drops the database (with force) and creates it again: untimed
+        ws = make_postgres_workspace(root, project, server, DATABASE)
     os.environ.pop("OPENLINEAGE_DISABLED", None)
     if not lineage_on:
         os.environ["OPENLINEAGE_DISABLED"] = "true"
@@ -125,34 +153,62 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="sample,200")
+    parser.add_argument("--warehouse", choices=("duckdb", "postgres"), default="duckdb")
+    parser.add_argument("--sizes", default=None, help="default: sample,200 (postgres: 200)")
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / ".bench" / "lineage-cost.json")
+    parser.add_argument(
+        "--first",
+        choices=("on", "off"),
+        default="on",
+        help="the arm that runs first in the first pair (then the order alternates)",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    postgres = args.warehouse == "postgres"
+    sizes = args.sizes or ("200" if postgres else "sample,200")
+    out = args.out or ROOT / ".bench" / (
+        "lineage-cost-postgres.json" if postgres else "lineage-cost.json"
+    )
+    # one dbt.log per run, not rotated (dbt keeps five 10 MB files: the node ends of the first
+    # nodes of 2,000 models would be lost); the same in both arms
+    os.environ.setdefault("DBT_LOG_FILE_MAX_BYTES", "0")
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="floe-lineage-cost-") as scratch:
-        for size in args.sizes.split(","):
+    with (
+        tempfile.TemporaryDirectory(prefix="floe-lineage-cost-") as scratch,
+        contextlib.ExitStack() as stack,
+    ):
+        server = stack.enter_context(server_as_postgres_user()) if postgres else None
+        if server is not None:
+            print(f"[lineage-cost] PostgreSQL server on {server.host}:{server.port}", flush=True)
+        for size in sizes.split(","):
+            name = f"{size} ({args.warehouse})"
             folder = Path(scratch) / size
-            project = project_for(size, folder)
+            project = project_for(size, folder, args.warehouse)
             # untimed: dbt parses the project and lineage traces every model once (the column
             # lineage cache), as the first run after a change does; the pairs are the runs after
-            warm_up = one_run(project, folder, lineage_on=True)
-            print(f"[lineage-cost] {size} first run, lineage on: {warm_up['seconds']:.1f}s")
+            warm_up = one_run(project, folder, lineage_on=True, server=server)
+            print(f"[lineage-cost] {name} first run, lineage on: {warm_up['seconds']:.1f}s")
             runs = []
             for pair in range(args.pairs):
-                for lineage_on in (True, False) if pair % 2 == 0 else (False, True):
-                    run = one_run(project, folder, lineage_on)
+                on_first = (pair % 2 == 0) == (args.first == "on")
+                for lineage_on in (True, False) if on_first else (False, True):
+                    run = one_run(project, folder, lineage_on, server)
                     runs.append(run)
                     print(
-                        f"[lineage-cost] {size} pair {pair + 1}: lineage"
+                        f"[lineage-cost] {name} pair {pair + 1}: lineage"
                         f" {'on ' if lineage_on else 'off'} {run['seconds']:.1f}s"
                         f" (load {run['load']})",
                         flush=True,
                     )
-            results[size] = {"first_run": warm_up, "runs": runs, "summary": summary(runs)}
-            print(f"[lineage-cost] {size}: {json.dumps(results[size]['summary'])}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+            results[size] = {
+                "warehouse": args.warehouse,
+                "first_run": warm_up,
+                "runs": runs,
+                "summary": summary(runs),
+            }
+            print(f"[lineage-cost] {name}: {json.dumps(results[size]['summary'])}", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     failed = [s for s, r in results.items() if not r["summary"]["all_succeeded"]]
     unfinished = [s for s, r in results.items() if r["summary"]["materializations_without_facts"]]
     if failed or unfinished:

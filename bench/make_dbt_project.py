@@ -1,6 +1,6 @@
 """Write a synthetic dbt-duckdb project with N models in a layered DAG, for benchmarks.
 
-    python bench/make_dbt_project.py N OUT_DIR [--seed S]
+    python bench/make_dbt_project.py N OUT_DIR [--seed S] [--warehouse duckdb|postgres]
 
 The project: four tiny seeds, one staging view per seed, then layers of models that each
 join two upstream models, aggregate one (``group by``) or pass one through CTEs with
@@ -13,7 +13,10 @@ is as small as it gets and the cost of lineage is visible.
 The project carries its own ``profiles.yml`` (profile ``bench``, 2 threads) whose DuckDB path is
 ``$BENCH_DUCKDB_PATH`` (default ``bench.duckdb``). Keep that file's stem ``bench``: DuckDB names
 the database after it and dbt freezes the name at parse time. The output is a pure function of
-``N`` and the seed.
+``N`` and the seed. The profile also has a ``postgres`` target (dbt-postgres, from the
+``FLOE_PG_*`` variables as the template's profile reads them); ``--warehouse postgres`` writes
+the one type DuckDB and PostgreSQL spell differently (``double precision`` for DuckDB's
+``double``); the projects are otherwise the same.
 """
 
 from __future__ import annotations
@@ -38,7 +41,17 @@ bench:
       type: duckdb
       path: "{{ env_var('BENCH_DUCKDB_PATH', 'bench.duckdb') }}"
       threads: 2
+    postgres:
+      type: postgres
+      host: "{{ env_var('FLOE_PG_HOST', 'localhost') }}"
+      port: "{{ env_var('FLOE_PG_PORT', '5432') | as_number }}"
+      user: "{{ env_var('FLOE_PG_USER', 'floe') }}"
+      password: "{{ env_var('FLOE_PG_PASSWORD', '') }}"
+      dbname: "{{ env_var('FLOE_PG_DATABASE', 'bench') }}"
+      schema: "{{ env_var('FLOE_PG_SCHEMA', 'main') }}"
+      threads: 2
 """
+FLOAT_TYPE = {"duckdb": "double", "postgres": "double precision"}
 
 DBT_PROJECT = """\
 name: bench
@@ -58,7 +71,7 @@ models:
 """
 
 
-def staging_sql(seed: str, index: int) -> str:
+def staging_sql(seed: str, index: int, float_type: str = "double") -> str:
     return f"""\
 with source as (
     select * from {{{{ ref('raw_{seed}') }}}}
@@ -67,7 +80,7 @@ with source as (
 select
     id,
     (id * {index + 3}) % 7 as grp,
-    cast(value as double) as amount,
+    cast(value as {float_type}) as amount,
     qty,
     upper(name) as label
 from source
@@ -155,9 +168,12 @@ def pick(rng: random.Random, previous: list[str], referable: list[str]) -> str:
     return rng.choice(previous if rng.random() < 0.8 else referable)
 
 
-def make_project(models: int, out_dir: Path, seed: int = 20240601) -> dict[str, int]:
+def make_project(
+    models: int, out_dir: Path, seed: int = 20240601, warehouse: str = "duckdb"
+) -> dict[str, int]:
     """Write the project into ``out_dir`` (replacing what the generator wrote there before);
-    returns counts of what it wrote."""
+    returns counts of what it wrote. ``warehouse``: ``duckdb`` or ``postgres``, the SQL's
+    dialect (one type name differs)."""
     if models < len(SEEDS):
         raise ValueError(f"at least {len(SEEDS)} models (one staging view per seed)")
     rng = random.Random(seed)
@@ -176,7 +192,7 @@ def make_project(models: int, out_dir: Path, seed: int = 20240601) -> dict[str, 
     staging = [f"stg_{s}" for s in SEEDS]
     for index, seed_name in enumerate(SEEDS):
         (out_dir / "models" / "staging" / f"stg_{seed_name}.sql").write_text(
-            staging_sql(seed_name, index)
+            staging_sql(seed_name, index, FLOAT_TYPE[warehouse])
         )
     counts["models"] = len(staging)
 
@@ -235,8 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", type=int, help="number of dbt models (staging views included)")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--warehouse", choices=sorted(FLOAT_TYPE), default="duckdb")
     args = parser.parse_args(argv)
-    counts = make_project(args.models, args.out_dir, args.seed)
+    counts = make_project(args.models, args.out_dir, args.seed, args.warehouse)
     print(", ".join(f"{key}: {value}" for key, value in counts.items()))
 
 
