@@ -36,6 +36,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import textwrap
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,35 +69,22 @@ telemetry:
 """
 # scheme: SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which dagster-postgres does not
 # depend on (it does on psycopg2-binary) and whose NOTIFY with a bound parameter fails
-POSTGRES = """\
-telemetry:
-  enabled: false
-storage:
-  postgres:
-    postgres_db:
-      hostname: {host}
-      port: {port}
-      username: {user}
-      password: {password}
-      db_name: {database}
-      scheme: postgresql+psycopg2
+POSTGRES_DB = """\
+postgres_db:
+  hostname: {host}
+  port: {port}
+  username: {user}
+  password: {password}
+  db_name: {database}
+  scheme: postgresql+psycopg2
 """
-POOLED = """\
-telemetry:
-  enabled: false
-storage:
-  custom:
-    module: floe_lineage.dagster.postgres_storage
-    class: PooledPostgresStorage
-    config:
-      postgres_db:
-        hostname: {host}
-        port: {port}
-        username: {user}
-        password: {password}
-        db_name: {database}
-        scheme: postgresql+psycopg2
-"""
+POSTGRES = SQLITE + "storage:\n  postgres:\n" + textwrap.indent(POSTGRES_DB, "    ")
+POOLED = (
+    SQLITE
+    + "storage:\n  custom:\n    module: floe_lineage.dagster.postgres_storage\n"
+    + "    class: PooledPostgresStorage\n    config:\n"
+    + textwrap.indent(POSTGRES_DB, "      ")
+)
 ARMS: dict[str, dict[str, Any]] = {
     "dbt": {"label": "plain dbt build"},
     "sqlite": {"label": "dg launch, SQLite storage", "storage": "sqlite"},
