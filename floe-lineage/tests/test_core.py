@@ -562,6 +562,23 @@ def test_indirect_lineage_names_the_columns_that_decide_rows_and_conditions():
     }
 
 
+def test_a_table_function_is_no_dataset_in_column_lineage():
+    """``range(...)``, ``generate_series(...)``: rows made by a function name no dataset, so
+    neither a field nor the dataset-level lineage has an input without a name."""
+    t = Relation("db", "main", "t")
+    sql = """
+        select t.id, g.generate_series as step, sum(r.range) as total
+        from db.main.t as t, generate_series(1, 3) as g, range(10) as r
+        where r.range > t.id
+        group by t.id, g.generate_series
+    """
+    lineage = column_lineage(sql, "duckdb", {t: [("id", "INTEGER")]})
+    assert lineage.fields["id"] == [ColumnSource(t, "id", "IDENTITY")]
+    assert lineage.fields["step"] == lineage.fields["total"] == []  # no facet field made
+    assert {s.relation for s in lineage.dataset} == {t}
+    assert all(s.relation.identifier for f in lineage.fields.values() for s in f)
+
+
 def test_an_incremental_model_reading_itself_keeps_its_lineage():
     """On every run after the first, ``{{ this }}`` (the model's own table) is read too."""
     source, this = Relation("db", "main", "views"), Relation("db", "main", "views_incremental")

@@ -11,13 +11,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import copy_dbt_project
+import dagster as dg
+import duckdb
+from conftest import copy_dbt_project, make_workspace, materialize
 from google.protobuf.struct_pb2 import Struct
 
+from floe_lineage.dbt.manifest import DbtGraph
 from floe_lineage.dbt.relation import Relation
 from floe_lineage.in_dbt.facts_line import FactsRead, facts_line, read_facts_line
 from floe_lineage.in_dbt.reader import FactsReader
 from floe_lineage.openlineage.observations import WarehouseFacts
+from floe_lineage.warehouse.base import gave_up
+from floe_lineage.warehouse.duckdb import read_facts
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 
@@ -70,15 +75,19 @@ def test_a_build_reports_every_written_nodes_facts_after_its_result(tmp_path: Pa
         assert read.error is None
         own = next(r for r in read.warehouse.columns if r.identifier == unique_id.split(".")[-1])
         assert all(data_type for _, data_type in read.warehouse.columns[own]), unique_id
-        if not unique_id.startswith("model.floe.stg_"):  # views are not counted
-            assert read.warehouse.row_counts[own] > 0, unique_id
+        assert read.warehouse.row_counts[own] > 0, unique_id  # views too
 
 
 def test_a_facts_line_reads_back_as_written():
     relation = Relation("warehouse", "main", "orders")
+    slow = Relation("warehouse", "main", "slow_view")
     written = FactsRead(
         "model.floe.orders",
-        WarehouseFacts(columns={relation: [("id", "INTEGER")]}, row_counts={relation: 10}),
+        WarehouseFacts(
+            columns={relation: [("id", "INTEGER")]},
+            row_counts={relation: 10},
+            not_counted={slow: "took too long"},
+        ),
         rows_written=4,
         read_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
     )
@@ -86,7 +95,9 @@ def test_a_facts_line_reads_back_as_written():
     assert read_facts_line({"info": {"name": "LogModelResult"}, "data": {}}) is None
 
 
-def finished(unique_id: str, resource_type: str, status: str) -> SimpleNamespace:
+def finished(
+    unique_id: str, resource_type: str, status: str, message: str | None = None
+) -> SimpleNamespace:
     """A ``NodeFinished`` message as dbt hands it to callbacks (its adapter response a
     protobuf ``Struct``, as in dbt's own)."""
     response = Struct()
@@ -97,26 +108,109 @@ def finished(unique_id: str, resource_type: str, status: str) -> SimpleNamespace
             node_info=SimpleNamespace(
                 unique_id=unique_id, resource_type=resource_type, node_status=status
             ),
-            run_result=SimpleNamespace(adapter_response=response),
+            run_result=SimpleNamespace(adapter_response=response, message=message),
         ),
     )
 
 
-def test_the_callback_only_records_what_finished_well_and_never_raises():
-    """dbt's threads call ``record``: it queues a successful seed, model or snapshot, ignores
-    tests, failures and other events, and swallows anything malformed (a raising callback
-    would fail dbt's node)."""
-    reader = FactsReader(lambda: None, lambda: None, lambda line: None)
+def test_the_callback_only_records_what_finished_and_never_raises():
+    """dbt's threads call ``record``: it queues a successful seed, model or snapshot and any
+    node that failed (with dbt's error text), ignores passing tests, skips and other events,
+    and swallows anything malformed (a raising callback would fail dbt's node)."""
+    reader = FactsReader(lambda: None, lambda: None, lambda line: None, reports=lambda: False)
     reader.record(finished("test.p.t", "test", "pass"))
-    reader.record(finished("model.p.bad", "model", "error"))
+    reader.record(finished("model.p.skipped", "model", "skipped"))
     reader.record(SimpleNamespace(info=SimpleNamespace(name="LogStartLine")))
     reader.record(object())
     assert reader._queue.empty()
     reader.record(finished("model.p.a", "model", "success"))
-    recorded = reader._queue.get_nowait()
-    assert (recorded.unique_id, recorded.rows_affected, recorded.invocation_id) == (
-        "model.p.a",
-        5,
-        "inv-1",
-    )
+    reader.record(finished("model.p.bad", "model", "error", "Binder Error: no column x"))
+    reader.record(finished("test.p.failing", "test", "fail", "Got 1 result"))
+    recorded = [reader._queue.get_nowait() for _ in range(3)]
+    assert [(r.unique_id, r.rows_affected, r.invocation_id, r.message) for r in recorded] == [
+        ("model.p.a", 5, "inv-1", None),
+        ("model.p.bad", 5, "inv-1", "Binder Error: no column x"),
+        ("test.p.failing", 5, "inv-1", "Got 1 result"),
+    ]
     assert reader.drain(5)
+
+
+def test_a_failed_node_gets_its_line_with_the_error_text_on_any_adapter():
+    """Where the reader reads no warehouse (another adapter: no cursor), every recorded node
+    still gets its line: a failed one with dbt's error text, a completed one marked not read
+    (floe-lineage reads that warehouse from its own side)."""
+    lines: list[str] = []
+    reader = FactsReader(lambda: None, lambda: DbtGraph({}), lines.append)
+    reader.record(finished("model.p.bad", "model", "error", "Binder Error: no column x"))
+    reader.record(finished("model.p.a", "model", "success"))
+    assert reader.drain(5)
+    read = [read_facts_line(json.loads(line)) for line in lines]
+    assert [(r.unique_id, r.read, r.message, r.error) for r in read] == [
+        ("model.p.bad", False, "Binder Error: no column x", None),
+        ("model.p.a", False, None, None),
+    ]
+
+
+def test_nothing_is_written_where_dbt_does_not_log_json():
+    lines: list[str] = []
+    reader = FactsReader(lambda: None, lambda: DbtGraph({}), lines.append, reports=lambda: False)
+    reader.record(finished("model.p.bad", "model", "error", "Binder Error"))
+    assert reader.drain(5)
+    assert lines == []
+
+
+SLOW_VIEW = (
+    "select a.range % 7 as k, sum(a.range * b.range) as s"
+    " from range(200000) as a, range(200000) as b group by 1"
+)
+"""A view whose count runs a 40-billion-row join: far beyond any bound a test sets."""
+
+
+def test_a_view_slower_than_its_bound_is_given_up_and_the_cursor_stays_usable(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table t as select range as i from range(5)")
+        con.execute("create view fast as select * from t where i > 1")
+        con.execute(f"create view slow as {SLOW_VIEW}")
+        t, fast, slow = (Relation("w", "main", name) for name in ("t", "fast", "slow"))
+        cursor = con.cursor()  # as inside dbt: a cursor of the connection dbt holds
+        facts = read_facts(
+            cursor, [t, fast, slow], [t, fast, slow], views=[fast, slow], view_count_timeout=0.3
+        )
+        assert facts.row_counts == {t: 5, fast: 3}
+        assert facts.not_counted == {slow: gave_up(0.3)}
+        assert "longer than 0.3 s (lineage.view_count_timeout)" in facts.not_counted[slow]
+        assert set(facts.columns) == {t, fast, slow}
+        assert cursor.execute("select count(*) from t").fetchall() == [(5,)]  # not interrupted
+
+
+def test_a_view_too_slow_to_count_has_no_row_count_and_a_warning(tmp_path: Path):
+    """End to end with the defaults but a short bound: the dbt process gives the slow view's
+    count up; its materialization and COMPLETE event have everything else, the other views
+    their counts, and the step's log says why the one has none."""
+    project = copy_dbt_project(tmp_path / "dbt")
+    (project / "models" / "slow_view.sql").write_text(
+        "{{ config(materialized='view') }}\n" + SLOW_VIEW + "\n"
+    )
+    ws = make_workspace(tmp_path / "ws", project)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(ws, instance=instance, view_count_timeout=0.5)
+    assert result.success
+    slow = instance.get_latest_materialization_event(dg.AssetKey("slow_view"))
+    metadata = slow.asset_materialization.metadata
+    assert metadata["dagster/column_schema"].value.columns
+    assert "dagster/row_count" not in metadata
+    staged = instance.get_latest_materialization_event(dg.AssetKey("stg_orders"))
+    assert staged.asset_materialization.metadata["dagster/row_count"].value > 0
+    ended = [e for e in ws.events() if e["job"]["name"] == "model.floe.slow_view"][1:]
+    assert [e["eventType"] for e in ended] == ["COMPLETE"]
+    assert ended[0]["outputs"][0]["facets"]["schema"]["fields"]
+    assert "outputStatistics" not in ended[0]["outputs"][0].get("outputFacets", {})
+    warnings = [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if "no row count for" in entry.user_message
+    ]
+    assert warnings == [
+        "OpenLineage: no row count for warehouse.main.slow_view: counting the view's rows took"
+        " longer than 0.5 s (lineage.view_count_timeout)"
+    ]

@@ -107,16 +107,21 @@ def test_row_counts_equal_select_count(build):
         "warehouse.main.orders",
         "warehouse.main.customers",
         "warehouse.main.customers_snapshot",
-    }  # views are not counted by default
+        "warehouse.main.stg_customers",
+        "warehouse.main.stg_orders",
+        "warehouse.main.stg_payments",
+    }  # views too, by default
     with duckdb.connect(str(ws.database), read_only=True) as con:
         for name, rows in counted.items():
             assert con.execute(f"select count(*) from {name}").fetchone()[0] == rows, name
 
 
-def test_views_are_counted_when_asked(failed_build):
+def test_views_are_not_counted_when_turned_off(failed_build):
     _, ws = failed_build
     stg_payments = final(ws.events(), "model.floe.stg_payments")["outputs"][0]
-    assert stg_payments["outputFacets"]["outputStatistics"]["rowCount"] == 12
+    assert "outputStatistics" not in stg_payments.get("outputFacets", {})
+    seed = final(ws.events(), "seed.floe.raw_payments")["outputs"][0]
+    assert seed["outputFacets"]["outputStatistics"]["rowCount"] == 12  # tables still are
 
 
 def assertions_on(event: dict[str, Any]) -> list[dict[str, Any]]:

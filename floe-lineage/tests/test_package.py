@@ -257,6 +257,17 @@ def test_asset_metadata_is_auto_unless_set_to_true_or_false():
         )
 
 
+def test_views_are_counted_by_default_within_ten_seconds_each():
+    settings = LineageSettings.resolve_from_dict({})
+    assert (settings.count_view_rows, settings.view_count_timeout) == (True, 10.0)
+
+
+@pytest.mark.parametrize("value", [0, -1.5])
+def test_a_view_count_timeout_not_above_zero_fails_when_the_definitions_load(value: float):
+    with pytest.raises(ValueError, match="view_count_timeout must be a number of seconds above 0"):
+        LineageSettings.resolve_from_dict({"view_count_timeout": value})
+
+
 @pytest.mark.parametrize("value", ["yes", "true", "always"])
 def test_any_other_asset_metadata_fails_when_the_definitions_load(value: object):
     with pytest.raises(ValueError, match="asset_metadata must be auto, true or false"):

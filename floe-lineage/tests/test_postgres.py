@@ -26,6 +26,7 @@ from conftest import (
 from postgres_server import PostgresServer
 from schema_oracle import assert_schema_valid
 
+from floe_lineage.dbt.log_file import DbtLogFile
 from floe_lineage.dbt.manifest import DbtGraph, run_manifest
 from floe_lineage.testing import Lineage
 from floe_lineage.testing.capture import capture_lineage
@@ -115,6 +116,52 @@ def test_the_sample_on_postgres_is_valid_complete_and_read_live(sample_on_postgr
     schema = metadata["dagster/column_schema"].value
     assert {c.name: c.type for c in schema.columns}["customer_id"] == "integer"
     assert metadata["openlineage/run_id"].value == customers["run"]["runId"]
+
+
+def test_on_postgres_a_failure_has_its_error_text_and_a_slow_view_is_given_up(
+    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+):
+    """dbt runs as floe-lineage-dbt on PostgreSQL too: a failed model's FAIL event carries
+    dbt's error text from the dbt process's line (no log file awaited, no OTHER event after),
+    views are counted, and a view whose count outlasts ``view_count_timeout`` is cancelled by
+    the server (``statement_timeout``) and has no row count, with a warning."""
+    project = copy_dbt_project(tmp_path / "dbt", SAMPLE)
+    bad = project / "models" / "staging" / "stg_orders.sql"
+    bad.write_text(bad.read_text().replace("status\n", "status, no_such_column\n"))
+    (project / "models" / "slow_view.sql").write_text(
+        "{{ config(materialized='view') }}\nselect 1 as one from (select pg_sleep(30)) as slept\n"
+    )
+    ws = make_postgres_workspace(tmp_path / "ws", project, postgres, "warehouse_failed")
+    asked = []  # dbt's log file: only for a dbt that does not report (not this one)
+    monkeypatch.setattr(DbtLogFile, "result", lambda self, unique_id: asked.append(unique_id))
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(ws, instance=instance, view_count_timeout=0.5)
+    assert not result.success  # stg_orders failed
+    assert asked == []
+    events = ws.events()
+    ended = {e["job"]["name"]: e for e in events if e["eventType"] in TERMINAL | {"OTHER"}}
+    failed = ended["model.floe.stg_orders"]
+    assert failed["eventType"] == "FAIL"
+    assert "no_such_column" in failed["run"]["facets"]["errorMessage"]["message"]
+    assert not [
+        e
+        for e in events
+        if e["eventType"] == "OTHER" and e["job"]["name"] == "model.floe.stg_orders"
+    ]
+    staged = ended["model.floe.stg_payments"]["outputs"][0]
+    assert staged["outputFacets"]["outputStatistics"]["rowCount"] == 11  # a view, counted
+    slow = ended["model.floe.slow_view"]
+    assert slow["eventType"] == "COMPLETE"
+    assert slow["outputs"][0]["facets"]["schema"]["fields"]
+    assert "outputStatistics" not in slow["outputs"][0].get("outputFacets", {})
+    assert [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if "no row count for" in entry.user_message
+    ] == [
+        "OpenLineage: no row count for warehouse_failed.main.slow_view: counting the view's"
+        " rows took longer than 0.5 s (lineage.view_count_timeout)"
+    ]
 
 
 def neutral(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,15 +9,19 @@ dbt had finished:
 
 - START when dbt starts the node (a node dbt skips gets its START with the skip);
 - its one terminal event as soon as dbt reports it finished: COMPLETE, FAIL with dbt's error
-  text (read from dbt's JSON log file, ``dbt.log_file``), or ABORT for a skip, with the compiled
-  SQL, inputs and outputs. Where the warehouse can be read while dbt runs (no file lock), the
-  typed schemas, row counts and column lineage are read there and then and go in it too;
-- where dbt runs as ``floe-lineage-dbt`` (``expect_facts_from_dbt``; DuckDB, whose file dbt
-  locks until it exits), the dbt process reads each finished node's columns and row count
-  through dbt's own connection and reports them in a ``FloeLineageFacts`` line
-  (``in_dbt.facts_line``): a completed model's, seed's or snapshot's terminal event waits for
-  that line (not for the end of the run), then carries them, with its column lineage. What never
-  came by the time dbt exited is read then and goes in the terminal event all the same;
+  text, or ABORT for a skip, with the compiled SQL, inputs and outputs. Where the warehouse can
+  be read while dbt runs (no file lock), the typed schemas, row counts and column lineage are
+  read there and then and go in it too;
+- where dbt runs as ``floe-lineage-dbt`` (``expect_facts_from_dbt``), the dbt process reports
+  each finished node in a ``FloeLineageFacts`` line (``in_dbt.facts_line``): a failed node's
+  error text, the rows a node wrote, and on DuckDB (whose file dbt locks until it exits) the
+  columns and row count read through dbt's own connection. The terminal event of a completed
+  model, seed or snapshot and of any failed node waits for that line (not for the end of the
+  run), then carries what it brought, with the column lineage. What never came by the time dbt
+  exited is read then and goes in the terminal event all the same;
+- otherwise the error text comes from dbt's JSON log file (``dbt.log_file``), read once, as it
+  stands, when the node's result is handled; where it was not written yet the FAIL says dbt's
+  status, and the text dbt prints at the end of the run follows in an OTHER event;
 - otherwise (a dbt that does not report them, on a warehouse that cannot be read during the run)
   those facts follow, once dbt has exited, in one OTHER event per completed node, for the same
   run: the run ended as its terminal event said, the OTHER event adds what was learnt since;
@@ -48,7 +52,7 @@ from .dbt.source_code import git_checkout
 from .delivery.emitter import LineageEmitter
 from .in_dbt.facts_line import EVENT_NAME as FACTS_EVENT
 from .in_dbt.facts_line import FactsRead, read_facts_line
-from .in_dbt.reader import READ_TYPES, WRITTEN_MATERIALIZATIONS
+from .in_dbt.reader import FAILED_STATUSES, READ_TYPES, WRITTEN_MATERIALIZATIONS
 from .openlineage import run_events as events
 from .openlineage.column_lineage import ColumnLineage, snapshot_columns
 from .openlineage.observations import WarehouseFacts
@@ -61,15 +65,13 @@ from .openlineage.run_events import (
     RunFacts,
 )
 from .warehouse import UnsupportedWarehouse, Warehouse, warehouse_for
+from .warehouse.base import VIEW_COUNT_TIMEOUT, bounds_view_counts
 from .worker import Worker
 
-FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 SKIPPED_STATUSES = frozenset({"skipped"})
 COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
 TRACED_TYPES = frozenset({"model", "snapshot"})
 """Nodes whose SQL yields the columns they write (a test's SQL writes nothing)."""
-ERROR_TEXT_WAIT = 0.5
-"""Seconds a failed node's terminal event waits for dbt to log its error text."""
 
 
 def utc_now() -> datetime:
@@ -117,7 +119,8 @@ class InvocationLineage:
         context: EmissionContext,
         warehouse: Warehouse,
         *,
-        count_view_rows: bool = False,
+        count_view_rows: bool = True,
+        view_count_timeout: float = VIEW_COUNT_TIMEOUT,
         column_lineage_cache: Path | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -128,6 +131,7 @@ class InvocationLineage:
         self._fallback_manifest: Mapping[str, Any] = {}
         self._warehouse = warehouse
         self._counted = COUNTED_MATERIALIZATIONS | ({"view"} if count_view_rows else set())
+        self._view_count_timeout = view_count_timeout
         self._clock = clock
         self._traced = ColumnLineageCache(column_lineage_cache)
         self._target_path: Path | None = None
@@ -152,7 +156,8 @@ class InvocationLineage:
 
     def expect_facts_from_dbt(self) -> None:
         """dbt runs as ``floe-lineage-dbt``: a completed model's, seed's or snapshot's terminal
-        event waits for the facts line the dbt process writes for it. Call before dbt starts."""
+        event, and a failed node's, waits for the line the dbt process writes for it. Call
+        before dbt starts."""
         self._facts_from_dbt = True
 
     def start(self) -> None:
@@ -325,27 +330,32 @@ class InvocationLineage:
         if outcome.state == RunState.COMPLETE and self._warehouse.reads_during_run:
             with self._emitter.guard(f"reading the warehouse for {node.unique_id}"):
                 facts = self._facts({node.unique_id: outcome})
-                self._add_rows_written(node, facts.warehouse)
+                if node.materialized in WRITTEN_MATERIALIZATIONS:
+                    self._add_rows_written(node, facts.warehouse, self._logged_rows(node))
                 self._known[node.unique_id] = facts
                 complete = True
         self._send_terminal(node, outcome, facts)
         self._closed[node.unique_id] = _Closed(node, outcome, complete)
 
-    def _add_rows_written(self, node: DbtNode, warehouse: WarehouseFacts) -> None:
-        """The rows a table or incremental model wrote, from the ``rows_affected`` of the
-        adapter response dbt logs to ``dbt.log`` with the node's result (waited for as for an
-        error text, on the worker); nothing where the adapter does not report them."""
-        if node.materialized not in WRITTEN_MATERIALIZATIONS or node.relation is None:
-            return
-        logged = self._log_file.result(node.unique_id, ERROR_TEXT_WAIT) if self._log_file else None
-        response = (logged or {}).get("adapter_response") or {}
-        rows = response.get("rows_affected")
-        if isinstance(rows, (int, float)) and rows >= 0:
-            warehouse.rows_written[node.relation] = int(rows)
+    def _logged_rows(self, node: DbtNode) -> int | None:
+        """The ``rows_affected`` of the adapter response dbt logged to ``dbt.log`` with the
+        node's result, as the file stands (never waited for); None where it is not there."""
+        logged = self._log_file.result(node.unique_id) if self._log_file else None
+        rows = ((logged or {}).get("adapter_response") or {}).get("rows_affected")
+        return int(rows) if isinstance(rows, (int, float)) and rows >= 0 else None
+
+    @staticmethod
+    def _add_rows_written(node: DbtNode, warehouse: WarehouseFacts, rows: int | None) -> None:
+        """The rows a table or incremental model wrote, where the adapter reported them."""
+        if node.materialized in WRITTEN_MATERIALIZATIONS and node.relation and rows is not None:
+            warehouse.rows_written[node.relation] = rows
 
     @staticmethod
     def _reported_by_dbt(node: DbtNode, outcome: NodeOutcome) -> bool:
-        """Whether ``floe-lineage-dbt`` reports facts for this node (``in_dbt.reader``)."""
+        """Whether ``floe-lineage-dbt`` reports this node (``in_dbt.reader``): a model, seed or
+        snapshot that succeeded, or any node that failed."""
+        if outcome.dbt_status in FAILED_STATUSES:
+            return True
         return (
             outcome.state == RunState.COMPLETE
             and outcome.dbt_status == "success"
@@ -369,9 +379,27 @@ class InvocationLineage:
         del self._awaiting[reported.unique_id]  # after: facts_of answers once settled
 
     def _close_with(self, node: DbtNode, outcome: NodeOutcome, reported: FactsRead) -> None:
-        """The terminal event of a completed node, with the facts the dbt process reported:
-        columns of its relation and inputs (from this line or earlier ones), its row count,
-        the rows it wrote, and the column lineage traced from them."""
+        """The terminal event of a node the dbt process reported: a failed node's with dbt's
+        error text; a completed node's with the facts the dbt process read (columns of its
+        relation and inputs, from this line or earlier ones, its row count) or, where it read
+        none, those read here while dbt runs (PostgreSQL); the rows it wrote, and the column
+        lineage traced from them."""
+        if outcome.state == RunState.FAIL:
+            outcome = replace(outcome, message=reported.message or outcome.message)
+            self._send_terminal(node, outcome, NO_FACTS)
+            self._closed[node.unique_id] = _Closed(node, outcome, True)
+            return
+        if not reported.read:
+            facts, complete = NO_FACTS, False
+            if self._warehouse.reads_during_run:
+                with self._emitter.guard(f"reading the warehouse for {node.unique_id}"):
+                    facts = self._facts({node.unique_id: outcome})
+                    self._add_rows_written(node, facts.warehouse, reported.rows_written)
+                    self._known[node.unique_id] = facts
+                    complete = True
+            self._send_terminal(node, outcome, facts)
+            self._closed[node.unique_id] = _Closed(node, outcome, complete)
+            return
         relations = [n.relation for n in self._graph_for_run().inputs(node.unique_id)]
         relations.append(node.relation)
         own = node.relation
@@ -381,6 +409,7 @@ class InvocationLineage:
             rows_written={own: reported.rows_written}
             if own is not None and reported.rows_written is not None
             else {},
+            not_counted=dict(reported.warehouse.not_counted),
         )
         facts = NO_FACTS
         with self._emitter.guard(f"tracing the column lineage of {node.unique_id}"):
@@ -390,20 +419,27 @@ class InvocationLineage:
         self._closed[node.unique_id] = _Closed(node, outcome, True)
 
     def _close_awaiting(self) -> None:
-        """dbt exited: the completed nodes whose facts never came (the dbt process stopped
-        before reading them) get them read now, in their terminal events."""
+        """dbt exited: the nodes whose line never came (the dbt process stopped before writing
+        it) end now: a completed one with its facts read now, a failed one with the error text
+        of dbt's log file, where it is there."""
         if not self._awaiting:
             return
         awaiting, self._awaiting = self._awaiting, {}
+        completed = {u: o for u, o in awaiting.items() if o.state == RunState.COMPLETE}
         facts = NO_FACTS
-        with self._emitter.guard("reading the warehouse after dbt exited"):
-            facts = self._facts(awaiting)
+        if completed:
+            with self._emitter.guard("reading the warehouse after dbt exited"):
+                facts = self._facts(completed)
         graph = self._graph_for_run()
         for uid, outcome in sorted(awaiting.items(), key=lambda i: i[1].finished_at):
             node = graph.node(uid)
             assert node is not None  # it was started
-            self._known[uid] = facts
-            self._send_terminal(node, outcome, facts)
+            if uid in completed:
+                self._known[uid] = facts
+                self._send_terminal(node, outcome, facts)
+            else:
+                outcome = replace(outcome, message=self._logged_message(uid) or outcome.message)
+                self._send_terminal(node, outcome, NO_FACTS)
             self._closed[uid] = _Closed(node, outcome, True)
 
     def _abort(self, unique_id: str, now: datetime) -> None:
@@ -427,10 +463,9 @@ class InvocationLineage:
         failed = finished.status in FAILED_STATUSES
         message = None
         if failed:
-            logged = (
-                self._log_file.result(node.unique_id, ERROR_TEXT_WAIT) if self._log_file else None
-            )
-            message = (logged or {}).get("message") or f"dbt reported status {finished.status!r}"
+            # from the dbt process's line when it reports (_close_with), else dbt's log file
+            logged = None if self._facts_from_dbt else self._logged_message(node.unique_id)
+            message = logged or f"dbt reported status {finished.status!r}"
         return NodeOutcome(
             state=RunState.FAIL if failed else RunState.COMPLETE,
             finished_at=finished.at,
@@ -439,6 +474,13 @@ class InvocationLineage:
             compiled_code=self._compiled_code(node),
             failures=finished.failures,
         )
+
+    def _logged_message(self, unique_id: str) -> str | None:
+        """The error text dbt logged to ``dbt.log`` with the node's result, as the file stands
+        (never waited for: where it is not written yet, the text dbt prints at the end of the
+        run follows in an OTHER event)."""
+        logged = self._log_file.result(unique_id) if self._log_file else None
+        return (logged or {}).get("message") or None
 
     def _compiled_code(self, node: DbtNode) -> str | None:
         compiled = node.compiled_file(self._target_path) if self._target_path else None
@@ -490,6 +532,8 @@ class InvocationLineage:
         them."""
         if warehouse is None:
             warehouse = self._inspect_warehouse(outcomes)
+        for relation, why in warehouse.not_counted.items():
+            self._emitter.warn(f"OpenLineage: no row count for {relation.name}: {why}")
         lineage: dict[str, ColumnLineage] = {}
         with self._emitter.guard("tracing column lineage"):
             lineage = self._column_lineage(outcomes, warehouse)
@@ -513,10 +557,18 @@ class InvocationLineage:
         read = [n.relation for n in parents]
         external = {n.relation: n.external for n in parents if n.external and n.relation}
         with self._emitter.guard(f"reading columns and row counts in {self._warehouse.namespace}"):
+            counted = [o for o in written if o.materialized in self._counted]
+            views = [o.relation for o in counted if o.materialized == "view"]
+            bounded = (
+                {"views": views, "view_count_timeout": self._view_count_timeout}
+                if views and bounds_view_counts(self._warehouse)
+                else {}  # a warehouse of one's own written before views were bounded
+            )
             return self._warehouse.inspect(
                 describe=[*(o.relation for o in written), *read],
-                count=[o.relation for o in written if o.materialized in self._counted],
+                count=[o.relation for o in counted],
                 external=external,
+                **bounded,
             )
         return WarehouseFacts()
 
@@ -597,7 +649,8 @@ def lineage_of_dbt_project(
     root: JobRun,
     attempt: int = 0,
     extra_facets: ExtraFacets | None = None,
-    count_view_rows: bool = False,
+    count_view_rows: bool = True,
+    view_count_timeout: float = VIEW_COUNT_TIMEOUT,
     column_lineage_cache: Path | None = None,
 ) -> InvocationLineage:
     """The lineage of one dbt invocation of the project in ``project_dir``, for a caller that
@@ -635,6 +688,7 @@ def lineage_of_dbt_project(
         context,
         warehouse,
         count_view_rows=count_view_rows,
+        view_count_timeout=view_count_timeout,
         column_lineage_cache=column_lineage_cache,
     )
 

@@ -31,12 +31,12 @@ from ..dbt.environment import environment
 from ..dbt.log_file import JSON_FILE_LOG
 from ..delivery.config import DEFAULT_DELIVERY_BUDGET, DEFAULT_DELIVERY_TIMEOUT
 from ..delivery.emitter import LineageEmitter
-from ..in_dbt.reader import ADAPTERS as IN_DBT_ADAPTERS
-from ..in_dbt.reader import COUNT_VIEW_ROWS
+from ..in_dbt.reader import COUNT_VIEW_ROWS, VIEW_COUNT_TIMEOUT_ENV
 from ..invocation import InvocationLineage, lineage_of_dbt_project
 from ..openlineage.naming import stable_run_id
 from ..openlineage.run_events import ExtraFacets, JobRun
 from ..producer import default_producer
+from ..warehouse.base import VIEW_COUNT_TIMEOUT
 from .dbt_resource import build_adapter_only_if_used, know_dbt_version, with_facts_reader
 from .definitions_cache import built_once
 from .metadata import STREAM_TICK, dataset_asset_keys, with_lineage_metadata
@@ -76,9 +76,17 @@ class LineageSettings(dg.Resolvable):
     count_view_rows: Annotated[
         bool,
         Resolver.default(
-            description="Also count the rows of views for outputStatistics (runs their query)."
+            description="Count the rows of views too (dagster/row_count, outputStatistics):"
+            " counting runs the view's query, bounded by view_count_timeout."
         ),
-    ] = False
+    ] = True
+    view_count_timeout: Annotated[
+        float,
+        Resolver.default(
+            description="Seconds counting one view's rows may take before it is given up (the"
+            " view then has no row count, and a warning says why)."
+        ),
+    ] = VIEW_COUNT_TIMEOUT
     delivery_timeout: Annotated[
         float,
         Resolver.default(
@@ -120,6 +128,11 @@ class LineageSettings(dg.Resolvable):
             raise ValueError(
                 f"lineage.producer must be an absolute URI, such as"
                 f" https://github.com/acme/my-project (got {self.producer!r})"
+            )
+        if not self.view_count_timeout > 0:
+            raise ValueError(
+                f"lineage.view_count_timeout must be a number of seconds above 0"
+                f" (got {self.view_count_timeout!r})"
             )
         if not (isinstance(self.asset_metadata, bool) or self.asset_metadata == "auto"):
             raise ValueError(
@@ -201,15 +214,15 @@ class DbtProjectWithLineage(DbtProjectComponent):
         answer_output_asset_keys_once(context.get_step_execution_context())
         with self._step_lineage(context, dbt) as lineage:
             lineage.use_worker()  # observe() only records: nothing waits on dbt's stdout
-            reporting = with_facts_reader(dbt) if _reads_in_dbt(lineage) else None
+            reporting = with_facts_reader(dbt) if lineage.enabled else None
             if reporting is not None:
                 dbt = reporting
                 lineage.expect_facts_from_dbt()
             know_dbt_version(dbt)
             build_adapter_only_if_used(dbt, self.include_metadata)
-            dbt_env = {**JSON_FILE_LOG}  # dbt.log as JSON: error text the moment it fails
-            if self.lineage.count_view_rows:
-                dbt_env[COUNT_VIEW_ROWS] = "1"
+            dbt_env = {**JSON_FILE_LOG}  # dbt.log as JSON: error text where dbt does not report it
+            dbt_env[COUNT_VIEW_ROWS] = "1" if self.lineage.count_view_rows else "0"
+            dbt_env[VIEW_COUNT_TIMEOUT_ENV] = repr(float(self.lineage.view_count_timeout))
             with environment(dbt_env):
                 invocation = dbt.cli(self.get_cli_args(context), context=context)
             lineage.attach(invocation.target_path, invocation.manifest)
@@ -280,6 +293,7 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 attempt=context.retry_number,
                 extra_facets=settings.facet_function(),
                 count_view_rows=settings.count_view_rows,
+                view_count_timeout=settings.view_count_timeout,
                 column_lineage_cache=self._column_lineage_cache(),
             )
             lineage.start()
@@ -294,12 +308,6 @@ class DbtProjectWithLineage(DbtProjectComponent):
                 raise
             finally:
                 lineage.finish(failure=failure, aborted=aborted)
-
-
-def _reads_in_dbt(lineage: InvocationLineage) -> bool:
-    """Whether the dbt process is to read the facts (``floe_lineage.in_dbt``): for an adapter
-    it reads (DuckDB, whose file dbt locks while it runs), when lineage is on."""
-    return lineage.enabled and lineage.adapter_type in IN_DBT_ADAPTERS
 
 
 def _observed(

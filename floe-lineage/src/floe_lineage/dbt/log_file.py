@@ -1,5 +1,7 @@
 """dbt's own log file of one invocation, read as it grows, for what the info-level stream on
-stdout lacks: the error text of a node that failed, at the moment it fails.
+stdout lacks: the error text of a node that failed, and the rows a node wrote, where dbt does not
+run as ``floe-lineage-dbt`` (which reports both on stdout, ``in_dbt.reader``). It is read as it
+stands when asked, never waited for.
 
 dbt writes every event at debug level to ``dbt.log`` in its log path (dagster-dbt points that at
 the invocation's target folder). With ``DBT_LOG_FORMAT_FILE=json`` (``JSON_FILE_LOG``) each line
@@ -17,14 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 JSON_FILE_LOG = {"DBT_LOG_FORMAT_FILE": "json"}
 """The environment that makes dbt write its log file as JSON lines."""
-POLL = 0.01
 BACKUPS = 5
 """dbt keeps this many rotated files (``dbt.log.1`` ... ``dbt.log.5``)."""
 
@@ -39,21 +39,14 @@ class DbtLogFile:
         """The file being followed (``path`` until dbt rotates it)."""
         self._partial = b""
         self._results: dict[str, Mapping[str, Any]] = {}
-        self._waited_in_vain = False
 
-    def result(self, unique_id: str, wait: float = 0.0) -> Mapping[str, Any] | None:
-        """The run result dbt logged for ``unique_id``, waiting up to ``wait`` seconds for it
-        to be written; None when the file does not have it (not JSON, not written). Once a
-        wait ended without it, later calls do not wait: the file is not being written."""
-        ends = time.monotonic() + (0.0 if self._waited_in_vain else wait)
-        while True:
+    def result(self, unique_id: str) -> Mapping[str, Any] | None:
+        """The run result dbt logged for ``unique_id`` so far (what was added to the file since
+        the last call is read first); None when the file does not have it (not JSON, not
+        written yet)."""
+        if unique_id not in self._results:
             self._read()
-            if unique_id in self._results:
-                return self._results[unique_id]
-            if time.monotonic() >= ends:
-                self._waited_in_vain = self._waited_in_vain or wait > 0
-                return None
-            time.sleep(POLL)
+        return self._results.get(unique_id)
 
     def _read(self) -> None:
         try:

@@ -1,5 +1,7 @@
-"""The one JSON line ``floe-lineage-dbt`` adds to dbt's stdout per finished node: what the
-warehouse held once the node finished, read inside the dbt process.
+"""The one JSON line ``floe-lineage-dbt`` adds to dbt's stdout per finished node it reports: what
+the warehouse held once the node finished, read inside the dbt process (DuckDB), the rows the
+run wrote as the adapter reported them, and the error text of a node that failed, the moment
+dbt reported it (on stdout dbt prints that text only at the end of the run).
 
 It has dbt's JSON log shape (``info.name``, ``info.level``, ``info.ts``, ``info.msg``, ``data``),
 so a reader of dbt's structured log takes it as one more event: dagster-dbt echoes its short
@@ -22,7 +24,7 @@ EVENT_NAME = "FloeLineageFacts"
 
 @dataclass(frozen=True)
 class FactsRead:
-    """The warehouse's facts for one finished node, read inside the dbt process."""
+    """What the dbt process reports of one finished node."""
 
     unique_id: str
     warehouse: WarehouseFacts
@@ -34,6 +36,12 @@ class FactsRead:
     read_at: datetime
     error: str | None = None
     """Why nothing could be read (the line still comes: the node's facts are final)."""
+    read: bool = True
+    """Whether the dbt process read the warehouse for this node; False where it reads none
+    (another adapter than DuckDB, whose facts floe-lineage reads from its own side) and for a
+    node that failed."""
+    message: str | None = None
+    """dbt's error text of a node that failed (its run result's ``message``)."""
 
 
 def facts_line(facts: FactsRead, invocation_id: str = "") -> dict[str, Any]:
@@ -57,8 +65,13 @@ def facts_line(facts: FactsRead, invocation_id: str = "") -> dict[str, Any]:
             "row_counts": [
                 [*_parts(relation), rows] for relation, rows in facts.warehouse.row_counts.items()
             ],
+            "not_counted": [
+                [*_parts(relation), why] for relation, why in facts.warehouse.not_counted.items()
+            ],
             "rows_written": facts.rows_written,
             "error": facts.error,
+            "read": facts.read,
+            "message": facts.message,
         },
     }
 
@@ -85,10 +98,16 @@ def read_facts_line(raw_event: Mapping[str, Any]) -> FactsRead | None:
                 Relation(db, schema, name): int(rows)
                 for db, schema, name, rows in data.get("row_counts") or []
             },
+            not_counted={
+                Relation(db, schema, name): str(why)
+                for db, schema, name, why in data.get("not_counted") or []
+            },
         ),
         rows_written=data.get("rows_written"),
         read_at=parse_time(info["ts"]),
         error=data.get("error"),
+        read=data.get("read", True) is not False,
+        message=data.get("message"),
     )
 
 

@@ -1,19 +1,26 @@
-"""Inside the dbt process: each finished node's facts, read through dbt's own adapter while dbt
-runs, one JSON line each on dbt's stdout.
+"""Inside the dbt process: what floe-lineage learns of each finished node there, written as one
+JSON line among dbt's own on its stdout.
 
-dbt-duckdb holds the database file's lock for the whole invocation, so no other process can read
-it before dbt exits; inside the dbt process the lock is no obstacle. ``FactsReader.record`` is
-dbt's event callback: it only notes a node that finished (``NodeFinished``, success, of a model,
-seed or snapshot) in a queue and returns; dbt's threads never wait on it. One worker thread opens
-its own connection through the adapter (``ConnectionManager.open``: a dbt-duckdb cursor on the
-database dbt has open; outside dbt's per-thread connections, so dbt's cleanup leaves it alone),
-reads the node's columns, those of its inputs not read yet in this run, and its row count
-(``warehouse.duckdb.read_facts``), and writes the line (``facts_line``) under the lock of dbt's
-own stdout handler, so it never splits one of dbt's lines. A node whose facts cannot be read
-still gets its line, with the error: every recorded node gets exactly one.
+``FactsReader.record`` is dbt's event callback: it only notes a node that finished (dbt's
+``NodeFinished``) in a queue and returns; dbt's threads never wait on it. Noted are a model, seed
+or snapshot that succeeded, and any node that failed (``FAILED_STATUSES``, tests too), with the
+error text and the ``rows_affected`` of dbt's run result. One worker thread writes each node's
+line (``facts_line``) under the lock of dbt's own stdout handler, so it never splits one of
+dbt's lines; every noted node gets exactly one, in the order dbt finished them:
 
-Only DuckDB is read here; the reader is inert for any other adapter (and when dbt's log format
-is not JSON): floe-lineage reads those from the Dagster process, as before.
+- a node that failed: its error text, the moment dbt has it (on stdout dbt prints it only at the
+  end of the run, so floe-lineage's FAIL event would otherwise have to wait or go without it);
+- on DuckDB, a node that succeeded: its columns, those of its inputs not read yet in this run,
+  and its row count, read through dbt's own adapter (``ConnectionManager.open``: a dbt-duckdb
+  cursor on the database dbt has open; outside dbt's per-thread connections, so dbt's cleanup
+  leaves it alone; ``warehouse.duckdb.read_facts``). dbt-duckdb holds the database file's lock
+  for the whole invocation, so no other process can read it before dbt exits; inside the dbt
+  process the lock is no obstacle. A node whose facts cannot be read still gets its line, with
+  the error;
+- on any other adapter, a node that succeeded: the rows its run wrote (``rows_affected``);
+  floe-lineage reads that warehouse from its own side (``read: false``).
+
+The reader writes nothing when dbt's log format is not JSON (the lines would not be dbt's).
 """
 
 from __future__ import annotations
@@ -33,13 +40,19 @@ from typing import Any, TextIO
 
 from ..dbt.manifest import DbtGraph
 from ..dbt.relation import Relation
+from ..warehouse.base import VIEW_COUNT_TIMEOUT
 from .facts_line import FactsRead, facts_line
 
 READ_TYPES = frozenset({"model", "seed", "snapshot"})
 """Nodes that write a relation whose facts are read."""
 COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
 COUNT_VIEW_ROWS = "FLOE_LINEAGE_COUNT_VIEW_ROWS"
-"""``1``: count the rows of views too (``lineage.count_view_rows``)."""
+"""``0``: do not count the rows of views (``lineage.count_view_rows: false``); they are counted
+otherwise."""
+VIEW_COUNT_TIMEOUT_ENV = "FLOE_LINEAGE_VIEW_COUNT_TIMEOUT"
+"""Seconds one view's count may take (``lineage.view_count_timeout``)."""
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+"""dbt's statuses of a node that failed."""
 WRITTEN_MATERIALIZATIONS = frozenset({"table", "incremental"})
 """Models whose adapter response's ``rows_affected`` is the rows the run wrote (the one
 statement that writes them); a seed's or snapshot's counts one batch or one step."""
@@ -56,42 +69,57 @@ class Finished:
     unique_id: str
     rows_affected: int | None
     invocation_id: str = ""
+    message: str | None = None
+    """dbt's error text, for a node that failed (None for one that succeeded)."""
 
 
 class FactsReader:
-    """dbt's callback (``record``) and the worker reading the facts of what it recorded.
+    """dbt's callback (``record``) and the worker writing the line of what it recorded.
 
     ``connect()`` gives the worker a DB-API cursor on dbt's database, or None when this reader
-    has nothing to read (another adapter); ``graph()`` the run's manifest. Both are called by
-    the worker, on the first node."""
+    has nothing to read (another adapter); ``graph()`` the run's manifest; ``reports()``
+    whether lines can go on dbt's stdout (dbt logs JSON). All are called by the worker, on the
+    first node."""
 
     def __init__(
         self,
         connect: Callable[[], AbstractContextManager[Any] | None],
         graph: Callable[[], DbtGraph | None],
         write: Callable[[str], None],
+        reports: Callable[[], bool] = lambda: True,
     ) -> None:
         self._connect = connect
         self._graph = graph
         self._write = write
+        self._reports = reports
         self._queue: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._read: set[Relation] = set()
-        self._count_views = os.environ.get(COUNT_VIEW_ROWS) == "1"
+        self._count_views = os.environ.get(COUNT_VIEW_ROWS) != "0"
+        self._view_count_timeout = _seconds(
+            os.environ.get(VIEW_COUNT_TIMEOUT_ENV), VIEW_COUNT_TIMEOUT
+        )
 
     def record(self, msg: Any) -> None:
-        """dbt's event callback: note a node that finished well; nothing else, never raises."""
+        """dbt's event callback: note a node that finished (a model, seed or snapshot that
+        succeeded, any node that failed); nothing else, never raises."""
         try:
             if msg.info.name != "NodeFinished":
                 return
             node_info = msg.data.node_info
-            if node_info.resource_type not in READ_TYPES or node_info.node_status != "success":
+            status = node_info.node_status
+            failed = status in FAILED_STATUSES
+            if not failed and (status != "success" or node_info.resource_type not in READ_TYPES):
                 return
-            response = msg.data.run_result.adapter_response
+            result = msg.data.run_result
+            response = result.adapter_response
             # a protobuf Struct: no .get()
             rows = response["rows_affected"] if "rows_affected" in response else None  # noqa: SIM401
-            self._queue.put(Finished(node_info.unique_id, _rows(rows), msg.info.invocation_id))
+            message = (result.message or f"dbt reported status {status!r}") if failed else None
+            self._queue.put(
+                Finished(node_info.unique_id, _rows(rows), msg.info.invocation_id, message)
+            )
             self._start()
         except Exception:  # a callback that raises fails dbt's node
             return
@@ -116,23 +144,38 @@ class FactsReader:
 
     def _work(self) -> None:
         try:
-            graph, connection = self._graph(), self._connect()
+            if not self._reports():
+                return  # dbt's stdout is not JSON lines: nothing can be added to it
+            graph = self._graph()
         except Exception:
-            graph, connection = None, None
-        if graph is None or connection is None:
-            return  # nothing to read here: floe-lineage reads from its own side
-        with connection as cursor:
+            return
+        try:
+            connection = self._connect() if graph is not None else None
+        except Exception:
+            connection = None  # the lines still come, without facts read here
+        with connection or nullcontext() as cursor:
             while (finished := self._queue.get()) is not _DONE:
                 line = facts_line(self._facts(cursor, graph, finished), finished.invocation_id)
                 self._write(json.dumps(line) + "\n")
 
-    def _facts(self, cursor: Any, graph: DbtGraph, finished: Finished) -> FactsRead:
+    def _facts(self, cursor: Any, graph: DbtGraph | None, finished: Finished) -> FactsRead:
         from ..openlineage.observations import WarehouseFacts
         from ..warehouse.duckdb import read_facts
 
-        node = graph.node(finished.unique_id)
+        if finished.message is not None:
+            return FactsRead(
+                finished.unique_id,
+                WarehouseFacts(),
+                None,
+                _now(),
+                read=False,
+                message=finished.message,
+            )
+        node = graph.node(finished.unique_id) if graph is not None else None
         written = node.materialized if node is not None else None
         rows_written = finished.rows_affected if written in WRITTEN_MATERIALIZATIONS else None
+        if cursor is None or graph is None:
+            return FactsRead(finished.unique_id, WarehouseFacts(), rows_written, _now(), read=False)
         if node is None or node.relation is None:
             return FactsRead(finished.unique_id, WarehouseFacts(), rows_written, _now())
         inputs = graph.inputs(node.unique_id)
@@ -145,11 +188,26 @@ class FactsReader:
         counted = COUNTED_MATERIALIZATIONS | ({"view"} if self._count_views else set())
         count = [node.relation] if written in counted or node.resource_type != "model" else []
         try:
-            found = read_facts(cursor, [r for r in describe if r], count, external)
+            found = read_facts(
+                cursor,
+                [r for r in describe if r],
+                count,
+                external,
+                views=[node.relation] if written == "view" else [],
+                view_count_timeout=self._view_count_timeout,
+            )
         except Exception as exc:  # the line still comes, so nobody waits for it
             return FactsRead(node.unique_id, WarehouseFacts(), rows_written, _now(), str(exc))
         self._read.update(r for r in describe if r is not None and r != node.relation)
         return FactsRead(node.unique_id, found, rows_written, _now())
+
+
+def _seconds(value: str | None, default: float) -> float:
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
 
 
 def _rows(value: Any) -> int | None:
@@ -178,16 +236,20 @@ def write_as_dbt_stdout(stream: TextIO = sys.stdout) -> Callable[[str], None]:
     return write
 
 
+def dbt_logs_json() -> bool:
+    """Whether this dbt invocation writes its stdout as JSON lines (``--log-format json``)."""
+    from dbt.flags import get_flags
+
+    return str(getattr(get_flags(), "LOG_FORMAT", "")) == "json"
+
+
 def adapter_connection() -> AbstractContextManager[Any] | None:
     """A cursor of a connection of its own, opened through the adapter dbt registered
     (``ConnectionManager.open``; for dbt-duckdb a cursor on the database dbt has open); None
-    when the adapter is not one read here or dbt does not log JSON."""
+    when the adapter is not one read here."""
     from dbt.adapters.contracts.connection import Connection, ConnectionState
     from dbt.adapters.factory import FACTORY
-    from dbt.flags import get_flags
 
-    if str(getattr(get_flags(), "LOG_FORMAT", "")) != "json":
-        return None
     adapters = [a for name, a in FACTORY.adapters.items() if name in ADAPTERS]
     if len(adapters) != 1:
         return None

@@ -1,4 +1,5 @@
-"""``floe-lineage-dbt``: the ``dbt`` command, that also reads each finished node's facts.
+"""``floe-lineage-dbt``: the ``dbt`` command, that also reports each finished node's facts
+(``reader``: error text, rows written, and on DuckDB columns and row counts).
 
 It runs dbt's own click command as the ``dbt`` console script does (same arguments, output and
 exit codes: 0 success, 1 failure, 2 error; ``--version`` and ``--help`` as dbt answers them), with
@@ -12,7 +13,13 @@ from __future__ import annotations
 import os
 import sys
 
-from .reader import FactsReader, adapter_connection, run_graph, write_as_dbt_stdout
+from .reader import (
+    FactsReader,
+    adapter_connection,
+    dbt_logs_json,
+    run_graph,
+    write_as_dbt_stdout,
+)
 
 DRAIN_WAIT = 60.0
 DRAIN_ENV = "FLOE_LINEAGE_FACTS_DRAIN"
@@ -22,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run dbt with ``argv`` (default ``sys.argv[1:]``); exits with dbt's exit code."""
     from dbt.cli.main import cli
 
-    reader = FactsReader(adapter_connection, run_graph, write_as_dbt_stdout(sys.stdout))
+    reader = FactsReader(
+        adapter_connection, run_graph, write_as_dbt_stdout(sys.stdout), dbt_logs_json
+    )
     try:
         cli.main(
             args=sys.argv[1:] if argv is None else argv,

@@ -215,8 +215,8 @@ def _sources(
     found: dict[tuple[Relation, str], str] = {}
     for leaf, path in _leaves(root, ()):
         table = leaf.source
-        if not isinstance(table, exp.Table):
-            continue  # a literal or a function without columns
+        if not isinstance(table, exp.Table) or not table.name:
+            continue  # a literal, a function without columns, or a table function (range(10))
         relation, column = _named(table, _column_name(leaf.name, dialect), known, spelling)
         subtype = _subtype(path)
         previous = found.get((relation, column))

@@ -119,7 +119,8 @@ class _Analysis:
     def _resolve(self, scope: Scope, column: exp.Column, values_only: bool) -> set[TableColumn]:
         source = scope.sources.get(column.table)
         if isinstance(source, exp.Table):
-            return {(source, column.name)}
+            # a table function (range(10), read_csv(...)) has no name: no dataset behind it
+            return {(source, column.name)} if source.name else set()
         if isinstance(source, Scope):
             return self._projection(source, column.name, values_only)
         return set()

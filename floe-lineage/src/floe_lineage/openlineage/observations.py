@@ -19,6 +19,9 @@ class WarehouseFacts:
     rows_written: dict[Relation, int] = field(default_factory=dict)
     """The rows this run wrote into a relation, where the adapter reported them (dbt's
     ``rows_affected``); an incremental model's differ from its ``row_counts``."""
+    not_counted: dict[Relation, str] = field(default_factory=dict)
+    """Relations whose count was asked for and given up, and why (a view whose query ran
+    longer than its bound)."""
 
     def rows_for_statistics(self, relation: Relation) -> int | None:
         """``outputStatistics.rowCount``: the rows written where known, else the rows held."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,27 @@ from typing import Any, Protocol
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import WarehouseFacts
+
+VIEW_COUNT_TIMEOUT = 10.0
+"""Seconds counting one view's rows may take (it runs the view's query) before it is given up:
+the node then has no row count (``lineage.view_count_timeout``)."""
+
+
+def gave_up(timeout: float) -> str:
+    """Why a view has no row count, in ``WarehouseFacts.not_counted``."""
+    return f"counting the view's rows took longer than {timeout:g} s (lineage.view_count_timeout)"
+
+
+def bounds_view_counts(warehouse: Any) -> bool:
+    """Whether ``warehouse.inspect`` takes ``views`` and ``view_count_timeout`` (floe-lineage
+    0.5.0 on); a warehouse of one's own written before gets its views in ``count`` alone."""
+    try:
+        parameters = inspect.signature(warehouse.inspect).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return {"views", "view_count_timeout"} <= set(parameters)
 
 
 @dataclass(frozen=True)
@@ -46,10 +68,14 @@ class Warehouse(Protocol):
         describe: Iterable[Relation],
         count: Iterable[Relation],
         external: Mapping[Relation, str] | None = None,
+        views: Iterable[Relation] = (),
+        view_count_timeout: float = VIEW_COUNT_TIMEOUT,
     ) -> WarehouseFacts:
         """Once dbt has ended: the real columns of the ``describe`` relations and the row counts
         of the ``count`` relations, of those that exist; the columns of the ``external``
         sources too (read in place by the expression dbt renders for them), where it can.
+        The ``views`` among ``count`` (whose count runs their query) are counted one at a time,
+        each given up after ``view_count_timeout`` seconds (then in ``not_counted``, no count).
         Raises on a connection problem."""
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ folder, where dbt runs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import Columns, WarehouseFacts
-from .base import Isolation
+from .base import VIEW_COUNT_TIMEOUT, Isolation, gave_up
 
 COUNT_BATCH = 200
 READ_ONLY = {"access_mode": "READ_ONLY"}
@@ -56,9 +57,12 @@ class DuckDBWarehouse:
         describe: Iterable[Relation],
         count: Iterable[Relation],
         external: Mapping[Relation, str] | None = None,
+        views: Iterable[Relation] = (),
+        view_count_timeout: float = VIEW_COUNT_TIMEOUT,
     ) -> WarehouseFacts:
         """Columns of the ``describe`` relations and ``count(*)`` of the ``count`` relations that
-        exist. Names are matched case-insensitively, as DuckDB resolves identifiers. The
+        exist (``views`` bounded as ``read_facts`` says). Names are matched
+        case-insensitively, as DuckDB resolves identifiers. The
         ``external`` sources (``read_csv_auto('data/x.csv')``) are described by DuckDB reading
         them as dbt does, relative paths from the dbt project folder; one that cannot be read
         has no columns."""
@@ -72,7 +76,7 @@ class DuckDBWarehouse:
             if self.project_dir is not None:
                 folder = str(self.project_dir).replace("'", "''")
                 con.execute(f"set file_search_path = '{folder}'")
-            return read_facts(con, describe, count, external)
+            return read_facts(con, describe, count, external, views, view_count_timeout)
 
     def close(self) -> None:
         pass  # inspect closes its connection
@@ -95,16 +99,28 @@ def read_facts(
     describe: Iterable[Relation],
     count: Iterable[Relation],
     external: Mapping[Relation, str] | None = None,
+    views: Iterable[Relation] = (),
+    view_count_timeout: float = VIEW_COUNT_TIMEOUT,
 ) -> WarehouseFacts:
     """What ``DuckDBWarehouse.inspect`` reads, through ``con``: a DuckDB connection or cursor
     (dbt-duckdb's own, inside the dbt process, where its file lock is no obstacle). Relative
     paths of ``external`` sources resolve as DuckDB's ``file_search_path`` says (dbt's working
-    folder, the project's, by default)."""
+    folder, the project's, by default). Each of the ``views`` among ``count`` is counted on its
+    own and interrupted (``interrupt()``, DuckDB's public call) after ``view_count_timeout``
+    seconds; it then has no count, and why is in ``not_counted``."""
     wanted = {_key(r): r for r in describe}
     facts = WarehouseFacts(columns=_columns(con, wanted))
     facts.columns.update(_external_columns(con, external or {}))
     present = {_key(r) for r in facts.columns}
+    bounded = {_key(r) for r in views}
     to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
+    for view in [r for r in to_count if _key(r) in bounded]:
+        rows = _count_within(con, view, view_count_timeout)
+        if rows is None:
+            facts.not_counted[view] = gave_up(view_count_timeout)
+        else:
+            facts.row_counts[view] = rows
+    to_count = [r for r in to_count if _key(r) not in bounded]
     for start in range(0, len(to_count), COUNT_BATCH):
         batch = to_count[start : start + COUNT_BATCH]
         query = " union all ".join(
@@ -113,6 +129,34 @@ def read_facts(
         for i, rows in _fetch(con, query):
             facts.row_counts[batch[i]] = rows
     return facts
+
+
+def _count_within(con: Any, relation: Relation, timeout: float) -> int | None:
+    """``count(*)`` of ``relation``; None when it ran longer than ``timeout`` seconds and was
+    interrupted. Any other error is raised."""
+    running = threading.Lock()
+    state = {"running": True, "interrupted": False}
+
+    def interrupt() -> None:
+        with running:
+            if state["running"]:
+                state["interrupted"] = True
+                con.interrupt()
+
+    timer = threading.Timer(timeout, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        [(rows,)] = _fetch(con, f"select count(*) from {_qualified(relation)}")
+    except Exception:  # duckdb's InterruptException, or what a wrapping cursor made of it
+        if state["interrupted"]:
+            return None
+        raise
+    finally:
+        with running:
+            state["running"] = False
+        timer.cancel()
+    return int(rows)
 
 
 def _fetch(con: Any, sql: str) -> list[Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import WarehouseFacts
-from .base import Isolation
+from .base import VIEW_COUNT_TIMEOUT, Isolation, gave_up
 
 DEFAULT_PORT = 5432
 COUNT_BATCH = 200
@@ -49,10 +49,14 @@ class PostgresWarehouse:
         describe: Iterable[Relation],
         count: Iterable[Relation],
         external: Mapping[Relation, str] | None = None,
+        views: Iterable[Relation] = (),
+        view_count_timeout: float = VIEW_COUNT_TIMEOUT,
     ) -> WarehouseFacts:
         """Columns (``information_schema``, in table order) of the ``describe`` relations and
         ``count(*)`` of the ``count`` relations, of those in this database that exist
-        (PostgreSQL has no sources read in place: ``external`` is ignored)."""
+        (PostgreSQL has no sources read in place: ``external`` is ignored). Each of the
+        ``views`` is counted on its own under ``statement_timeout`` (``view_count_timeout``
+        seconds, in a savepoint); one that runs longer has no count and is in ``not_counted``."""
         wanted = {
             (r.schema or "", r.identifier): r
             for r in describe
@@ -72,7 +76,15 @@ class PostgresWarehouse:
             for schema, table, column, data_type in cursor.fetchall():
                 facts.columns.setdefault(wanted[(schema, table)], []).append((column, data_type))
             present = set(facts.columns)
+            bounded = set(views)
             to_count = [r for r in dict.fromkeys(count) if r in present]
+            for view in [r for r in to_count if r in bounded]:
+                rows = _count_within(cursor, view, view_count_timeout)
+                if rows is None:
+                    facts.not_counted[view] = gave_up(view_count_timeout)
+                else:
+                    facts.row_counts[view] = rows
+            to_count = [r for r in to_count if r not in bounded]
             for start in range(0, len(to_count), COUNT_BATCH):
                 batch = to_count[start : start + COUNT_BATCH]
                 cursor.execute(
@@ -125,6 +137,23 @@ class PostgresWarehouse:
             finally:
                 if not autocommit:
                     self._connection.rollback()  # reads only: end the transaction
+
+
+def _count_within(cursor: Any, relation: Relation, timeout: float) -> int | None:
+    """``count(*)`` of ``relation`` under a ``statement_timeout`` of ``timeout`` seconds, in a
+    savepoint of the open transaction; None when PostgreSQL cancelled it for running longer."""
+    import psycopg2.errors
+
+    cursor.execute("savepoint floe_lineage_count")
+    try:
+        cursor.execute("set local statement_timeout = %s", (max(1, round(timeout * 1000)),))
+        cursor.execute(f"select count(*) from {_qualified(relation)}")
+        [(rows,)] = cursor.fetchall()
+    except psycopg2.errors.QueryCanceled:
+        cursor.execute("rollback to savepoint floe_lineage_count")
+        return None
+    cursor.execute("rollback to savepoint floe_lineage_count")  # the timeout ends with it
+    return int(rows)
 
 
 def _quoted(name: str) -> str:
