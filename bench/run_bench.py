@@ -999,12 +999,20 @@ def main() -> int:
     parser.add_argument("--pairs", help="pairs per project, e.g. sample=5,200=3,2000=3")
     parser.add_argument("--skip-micro", action="store_true")
     parser.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help=f"dg launch arms to run, of {','.join(ARMS)} (default: all)",
+    )
+    parser.add_argument(
         "--py-spy",
         action="store_true",
         help="also sample one lineage-off and one lineage-on dg launch per project with py-spy"
         " (not counted in the pairs; py-spy slows the run down)",
     )
     args = parser.parse_args()
+    arms = [arm for arm in args.arms.split(",") if arm]
+    if not arms or set(arms) - set(ARMS):
+        parser.error(f"--arms takes some of {','.join(ARMS)} (got {args.arms!r})")
 
     sizes, pairs = PRESETS["quick" if args.quick else "full"]
     if args.sizes:
@@ -1067,7 +1075,7 @@ def main() -> int:
         for p in projects:
             if r >= p.pairs:
                 continue
-            order = list(ARMS) if r % 2 == 0 else list(reversed(ARMS))
+            order = arms if r % 2 == 0 else list(reversed(arms))
             # plain dbt build once per round, before the arms or after them, in turn
             steps: list[str | None] = [None, *order] if r % 2 == 0 else [*order, None]
             for arm in steps:
@@ -1092,8 +1100,8 @@ def main() -> int:
                 )
     load_after = load_average()
     for p in projects:
-        for arm in ARMS:
-            if arm == "off":
+        for arm in arms:
+            if arm == "off" or not p.pairs:
                 continue
             check = p.checks[arm] = check_lineage(work / "checked" / p.name / arm)
             log(
