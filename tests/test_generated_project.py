@@ -421,6 +421,32 @@ def test_dg_loads_lists_and_scaffolds_the_project(installed: Installed) -> None:
     (installed.project / "src" / "my_project" / "defs" / "my_asset.py").unlink()
 
 
+SAMPLE_ASSETS = (
+    "raw_customers",
+    "raw_orders",
+    "raw_payments",
+    "stg_customers",
+    "stg_orders",
+    "stg_payments",
+    "orders",
+    "customers",
+    "customers_snapshot",
+)
+LATEST_METADATA = f"""
+import json
+import dagster as dg
+instance = dg.DagsterInstance.from_config(".")
+latest = {{
+    name: instance.get_latest_materialization_event(dg.AssetKey(name))
+    for name in {SAMPLE_ASSETS!r}
+}}
+print(json.dumps({{
+    name: sorted(event.asset_materialization.metadata) for name, event in latest.items() if event
+}}))
+"""
+"""The metadata keys of each sample asset's latest materialization in the project's instance."""
+
+
 def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
     launch = installed.run("dg", "launch", "--assets", "*")
     assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
@@ -444,6 +470,17 @@ def test_dg_launch_emits_the_samples_lineage(installed: Installed) -> None:
             found["output"] |= set(dataset.get("outputFacets", {}))
     assert found == SAMPLE_FACETS
     assert_schema_valid(events_file, minimum=63)
+    # what the Dagster UI shows: every materialization of the run, views included, carries the
+    # column schema, row count and run id, each model its column lineage (the project's
+    # instance in .dagster/, as dg launch and dg dev use it)
+    recorded = installed.run("python", "-c", LATEST_METADATA)
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    metadata = json.loads(recorded.stdout)
+    for asset in SAMPLE_ASSETS:
+        keys = set(metadata[asset])
+        assert {"dagster/column_schema", "dagster/row_count", "openlineage/run_id"} <= keys, asset
+        if asset.startswith(("stg_", "orders", "customers")):
+            assert "dagster/column_lineage" in keys, asset
     check = installed.run("floe-lineage", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     summary = installed.run("floe-lineage", "summary")

@@ -183,6 +183,27 @@ def test_a_view_slower_than_its_bound_is_given_up_and_the_cursor_stays_usable(tm
         assert cursor.execute("select count(*) from t").fetchall() == [(5,)]  # not interrupted
 
 
+def test_columns_are_read_per_relation_in_table_order_and_missing_ones_left_out(tmp_path: Path):
+    """``pragma_table_info`` per relation (not a scan of ``information_schema``): the same
+    columns and types information_schema gives, names matched case-insensitively, a relation
+    that does not exist left out without costing the others theirs."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute('create table "Orders" (zeta integer, "Alpha Beta" varchar, d decimal(18, 3))')
+        con.execute('create view v as select zeta, "Alpha Beta" from "Orders"')
+        orders, v = Relation("w", "main", "orders"), Relation("W", "MAIN", "V")
+        missing = Relation("w", "main", "nope")
+        facts = read_facts(con.cursor(), [orders, missing, v], [])
+        assert facts.columns == {
+            orders: [("zeta", "INTEGER"), ("Alpha Beta", "VARCHAR"), ("d", "DECIMAL(18,3)")],
+            v: [("zeta", "INTEGER"), ("Alpha Beta", "VARCHAR")],
+        }
+        schema = con.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_name = 'Orders' order by ordinal_position"
+        ).fetchall()
+        assert facts.columns[orders] == schema
+
+
 def test_a_view_too_slow_to_count_has_no_row_count_and_a_warning(tmp_path: Path):
     """End to end with the defaults but a short bound: the dbt process gives the slow view's
     count up; its materialization and COMPLETE event have everything else, the other views

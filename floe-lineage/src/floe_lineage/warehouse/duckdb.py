@@ -22,6 +22,7 @@ from ..openlineage.observations import Columns, WarehouseFacts
 from .base import VIEW_COUNT_TIMEOUT, Isolation, gave_up
 
 COUNT_BATCH = 200
+DESCRIBE_BATCH = 50
 READ_ONLY = {"access_mode": "READ_ONLY"}
 
 
@@ -166,22 +167,39 @@ def _fetch(con: Any, sql: str) -> list[Any]:
 
 
 def _columns(con: Any, wanted: dict[tuple[str, str, str], Relation]) -> dict[Relation, Columns]:
-    if not wanted:
-        return {}
-    names = ", ".join(_literal(name) for _, _, name in wanted)
-    rows = _fetch(
-        con,
-        "select table_catalog, table_schema, table_name, column_name, data_type"
-        " from information_schema.columns"
-        f" where lower(table_name) in ({names})"
-        " order by table_catalog, table_schema, table_name, ordinal_position",
-    )
+    """Each wanted relation's columns and types, in table order, from ``pragma_table_info``:
+    one lookup per relation, where ``information_schema.columns`` scans every column of the
+    database (7 ms a query in a 2,000-table database, read once per dbt node: 14 s a run).
+    Relations are looked up ``DESCRIBE_BATCH`` at a time in one query; a batch naming one that
+    does not exist is looked up one by one, the missing ones left out."""
+    relations = list(dict.fromkeys(wanted.values()))
     found: dict[Relation, Columns] = {}
-    for catalog, schema, table, column, data_type in rows:
-        relation = wanted.get((catalog.lower(), schema.lower(), table.lower()))
-        if relation is not None:
-            found.setdefault(relation, []).append((column, data_type))
+    for start in range(0, len(relations), DESCRIBE_BATCH):
+        batch = relations[start : start + DESCRIBE_BATCH]
+        try:
+            rows = _fetch(con, _table_info(batch))
+        except Exception:  # a missing relation (duckdb's CatalogException, or dbt's wrapping)
+            rows = []
+            for i, relation in enumerate(batch):
+                try:
+                    rows += [(i, *row[1:]) for row in _fetch(con, _table_info([relation]))]
+                except Exception:
+                    continue  # gone: no columns, as for any relation that does not exist
+        for i, _, column, data_type in rows:
+            found.setdefault(batch[i], []).append((column, data_type))
     return found
+
+
+def _table_info(relations: list[Relation]) -> str:
+    """``(index in relations, column position, column, type)`` rows, in that order."""
+    return (
+        " union all ".join(
+            f"select {i} as i, cid, name, type"
+            f" from pragma_table_info({_literal(_qualified(relation))})"
+            for i, relation in enumerate(relations)
+        )
+        + " order by i, cid"
+    )
 
 
 def _external_columns(con: Any, external: Mapping[Relation, str]) -> dict[Relation, Columns]:
