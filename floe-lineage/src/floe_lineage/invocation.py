@@ -132,6 +132,8 @@ class InvocationLineage:
         self._warehouse = warehouse
         self._counted = COUNTED_MATERIALIZATIONS | ({"view"} if count_view_rows else set())
         self._view_count_timeout = view_count_timeout
+        self._bounds_view_counts = bounds_view_counts(warehouse)
+        """Whether ``warehouse.inspect`` takes ``views`` (asked once, not per node)."""
         self._clock = clock
         self._traced = ColumnLineageCache(column_lineage_cache)
         self._target_path: Path | None = None
@@ -561,7 +563,7 @@ class InvocationLineage:
             views = [o.relation for o in counted if o.materialized == "view"]
             bounded = (
                 {"views": views, "view_count_timeout": self._view_count_timeout}
-                if views and bounds_view_counts(self._warehouse)
+                if views and self._bounds_view_counts
                 else {}  # a warehouse of one's own written before views were bounded
             )
             return self._warehouse.inspect(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,22 @@ the node then has no row count (``lineage.view_count_timeout``)."""
 def gave_up(timeout: float) -> str:
     """Why a view has no row count, in ``WarehouseFacts.not_counted``."""
     return f"counting the view's rows took longer than {timeout:g} s (lineage.view_count_timeout)"
+
+
+def count_views(
+    facts: WarehouseFacts,
+    views: Iterable[Relation],
+    count_within: Callable[[Relation, float], int | None],
+    timeout: float,
+) -> None:
+    """Each of ``views`` counted on its own by ``count_within`` (None: given up after
+    ``timeout`` seconds) into ``facts.row_counts``, or into ``facts.not_counted`` with why."""
+    for view in views:
+        rows = count_within(view, timeout)
+        if rows is None:
+            facts.not_counted[view] = gave_up(timeout)
+        else:
+            facts.row_counts[view] = rows
 
 
 def bounds_view_counts(warehouse: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import Columns, WarehouseFacts
-from .base import VIEW_COUNT_TIMEOUT, Isolation, gave_up
+from .base import VIEW_COUNT_TIMEOUT, Isolation, count_views
 
 COUNT_BATCH = 200
 DESCRIBE_BATCH = 50
@@ -115,12 +115,12 @@ def read_facts(
     present = {_key(r) for r in facts.columns}
     bounded = {_key(r) for r in views}
     to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
-    for view in [r for r in to_count if _key(r) in bounded]:
-        rows = _count_within(con, view, view_count_timeout)
-        if rows is None:
-            facts.not_counted[view] = gave_up(view_count_timeout)
-        else:
-            facts.row_counts[view] = rows
+    count_views(
+        facts,
+        [r for r in to_count if _key(r) in bounded],
+        lambda view, timeout: _count_within(con, view, timeout),
+        view_count_timeout,
+    )
     to_count = [r for r in to_count if _key(r) not in bounded]
     for start in range(0, len(to_count), COUNT_BATCH):
         batch = to_count[start : start + COUNT_BATCH]

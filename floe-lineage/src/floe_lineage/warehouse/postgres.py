@@ -17,7 +17,7 @@ from typing import Any
 from ..dbt.profile import ProfileTarget
 from ..dbt.relation import Relation
 from ..openlineage.observations import WarehouseFacts
-from .base import VIEW_COUNT_TIMEOUT, Isolation, gave_up
+from .base import VIEW_COUNT_TIMEOUT, Isolation, count_views
 
 DEFAULT_PORT = 5432
 COUNT_BATCH = 200
@@ -78,12 +78,12 @@ class PostgresWarehouse:
             present = set(facts.columns)
             bounded = set(views)
             to_count = [r for r in dict.fromkeys(count) if r in present]
-            for view in [r for r in to_count if r in bounded]:
-                rows = _count_within(cursor, view, view_count_timeout)
-                if rows is None:
-                    facts.not_counted[view] = gave_up(view_count_timeout)
-                else:
-                    facts.row_counts[view] = rows
+            count_views(
+                facts,
+                [r for r in to_count if r in bounded],
+                lambda view, timeout: _count_within(cursor, view, timeout),
+                view_count_timeout,
+            )
             to_count = [r for r in to_count if r not in bounded]
             for start in range(0, len(to_count), COUNT_BATCH):
                 batch = to_count[start : start + COUNT_BATCH]
