@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sysconfig
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -157,6 +159,103 @@ def test_nothing_is_written_where_dbt_does_not_log_json():
     reader.record(finished("model.p.bad", "model", "error", "Binder Error"))
     assert reader.drain(5)
     assert lines == []
+
+
+def _model(name: str, materialized: str, *parents: str) -> dict:
+    return {
+        "unique_id": f"model.w.{name}",
+        "resource_type": "model",
+        "name": name,
+        "database": "w",
+        "schema": "main",
+        "config": {"materialized": materialized},
+        "depends_on": {"nodes": [f"model.w.{p}" for p in parents]},
+    }
+
+
+def _graph(*models: dict) -> DbtGraph:
+    return DbtGraph({"nodes": {m["unique_id"]: m for m in models}})
+
+
+def _reader_on(con: duckdb.DuckDBPyConnection, graph: DbtGraph, lines: list[str]):
+    """A reader on a cursor of ``con`` whose worker starts reading only once the returned
+    event is set: what is recorded before that is queued, as while the worker is busy."""
+    release = threading.Event()
+
+    @contextmanager
+    def connect():
+        release.wait(10)
+        yield con.cursor()
+
+    return FactsReader(connect, lambda: graph, lines.append), release
+
+
+def test_nodes_that_finished_while_the_worker_was_busy_are_read_together(tmp_path: Path):
+    """Nodes queued while the worker was busy are read in one go, each line carrying its own
+    facts, in the order dbt finished them; a relation is described once in a run (a child's
+    line does not repeat its parent's columns); a read that fails for one of them (a view whose
+    query fails when counted) costs that node its facts, not the others."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table a as select range as id, 'x' as label from range(4)")
+        con.execute("create table b as select id, label from a where id > 0")
+        con.execute("create view c as select id from b")
+        graph = _graph(_model("a", "table"), _model("b", "table", "a"), _model("c", "view", "b"))
+        lines: list[str] = []
+        reader, release = _reader_on(con, graph, lines)
+        for name in ("a", "b", "c"):
+            reader.record(finished(f"model.w.{name}", "model", "success"))
+        release.set()
+        assert reader.drain(10)
+        read = [read_facts_line(json.loads(line)) for line in lines]
+        a, b, c = (Relation("w", "main", name) for name in "abc")
+        assert [r.unique_id for r in read] == ["model.w.a", "model.w.b", "model.w.c"]
+        assert [r.error for r in read] == [None, None, None]
+        assert read[0].warehouse.columns == {a: [("id", "BIGINT"), ("label", "VARCHAR")]}
+        assert read[1].warehouse.columns == {b: [("id", "BIGINT"), ("label", "VARCHAR")]}
+        assert read[2].warehouse.columns == {c: [("id", "BIGINT")]}
+        assert [r.warehouse.row_counts for r in read] == [{a: 4}, {b: 3}, {c: 3}]
+        assert [r.rows_written for r in read] == [5, 5, None]  # tables: rows_affected
+
+        # a view whose query fails when it is counted, among two that read fine
+        con.execute("create view bad as select id from a where cast(label as integer) > 0")
+        con.execute("create table d as select * from a")
+        graph = _graph(_model("a", "table"), _model("bad", "view", "a"), _model("d", "table", "a"))
+        lines.clear()
+        reader, release = _reader_on(con, graph, lines)
+        for name in ("bad", "d"):
+            reader.record(finished(f"model.w.{name}", "model", "success"))
+        release.set()
+        assert reader.drain(10)
+        bad_line, d_line = (read_facts_line(json.loads(line)) for line in lines)
+        assert bad_line.unique_id == "model.w.bad"
+        assert "Conversion Error" in bad_line.error
+        assert bad_line.warehouse == WarehouseFacts()
+        d = Relation("w", "main", "d")
+        assert d_line.error is None
+        assert d_line.warehouse.row_counts == {d: 4}
+        # the parent a, read for neither node before, comes with d's line: bad's read failed
+        assert set(d_line.warehouse.columns) == {d, a}
+
+
+def test_once_every_node_finished_dbt_waits_for_the_lines_still_to_come(tmp_path: Path):
+    """dbt's ``FinishedRunningStats`` (every node finished, before dbt's summary) closes the
+    batch still open and returns once its lines are written, however long ``BATCH_WINDOW``:
+    the facts precede dbt's summary instead of following it."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table a as select range as id from range(2)")
+        graph = _graph(_model("a", "table"))
+        lines: list[str] = []
+        reader = FactsReader(
+            lambda: nullcontext(con.cursor()),
+            lambda: graph,
+            lines.append,
+            window=3600,  # never closes on its own here
+            flush_wait=30,
+        )
+        reader.record(finished("model.w.a", "model", "success"))
+        reader.record(SimpleNamespace(info=SimpleNamespace(name="FinishedRunningStats")))
+        assert [read_facts_line(json.loads(line)).unique_id for line in lines] == ["model.w.a"]
+        assert reader.drain(10)
 
 
 SLOW_VIEW = (

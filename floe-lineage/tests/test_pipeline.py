@@ -466,6 +466,26 @@ def test_by_default_duckdb_materializations_carry_every_fact_while_dbt_runs(work
         "Sum of all order amounts."
     )
     assert {c.name: c.type for c in columns}["customer_id"] == "INTEGER"
+    # the facts go on the materializations alone, not also on the step's outputs (stored twice)
+    outputs = instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.STEP_OUTPUT, limit=1000
+    ).records
+    outputs = [
+        r.event_log_entry.dagster_event.event_specific_data
+        for r in outputs
+        if r.event_log_entry.dagster_event.event_specific_data.step_output_handle.output_name
+        in seeds | models | {"customers_snapshot"}
+    ]
+    assert len(outputs) == 9
+    for output in outputs:
+        output_metadata = output.metadata
+        assert "unique_id" in output_metadata  # dagster-dbt's own stay
+        assert not set(output_metadata) & {
+            "dagster/column_schema",
+            "dagster/column_lineage",
+            "dagster/row_count",
+            "openlineage/run_id",
+        }
 
 
 def test_without_asset_metadata_materializations_carry_none_and_events_keep_every_fact(

@@ -39,7 +39,7 @@ from ..producer import default_producer
 from ..warehouse.base import VIEW_COUNT_TIMEOUT
 from .dbt_resource import build_adapter_only_if_used, know_dbt_version, with_facts_reader
 from .definitions_cache import built_once
-from .metadata import STREAM_TICK, dataset_asset_keys, with_lineage_metadata
+from .metadata import STREAM_TICK, dataset_asset_keys, on_materialization, with_lineage_metadata
 from .preparation import prepare, prepare_when_changed
 from .step_outputs import answer_output_asset_keys_once
 from .upstream import LOCAL_PROJECT_MANAGERS, DbtEventIterator, first_load, in_dagster_dev
@@ -233,7 +233,11 @@ class DbtProjectWithLineage(DbtProjectComponent):
                     lambda uid: self.get_asset_spec(invocation.manifest, uid, invocation.project),
                 )
                 observed = with_lineage_metadata(
-                    observed, lineage, key_of, wait_for_facts=self.lineage.asset_metadata is True
+                    observed,
+                    lineage,
+                    key_of,
+                    wait_for_facts=self.lineage.asset_metadata is True,
+                    attach=on_materialization(context),
                 )
             events = DbtEventIterator(observed, invocation)
             if "column_metadata" in self.include_metadata:

@@ -32,6 +32,10 @@ RUN_ID = "openlineage/run_id"
 AssetKeyOf = Callable[[str], "dg.AssetKey | None"]
 """The asset key of a dataset, by its OpenLineage name (None: no asset of this project)."""
 
+Attach = Callable[[Any, dict[str, Any]], Any]
+"""Puts metadata on the materialization an event (dagster-dbt's Output or AssetMaterialization)
+makes; returns the event to yield."""
+
 
 STREAM_TICK = object()
 """Put into the events after each dbt log line: facts may have arrived with it, so what waits
@@ -39,7 +43,12 @@ for them is released then, not with dagster-dbt's next event. Never yielded on."
 
 
 def with_lineage_metadata(
-    events: Iterable[Any], lineage: InvocationLineage, key_of: AssetKeyOf, *, wait_for_facts: bool
+    events: Iterable[Any],
+    lineage: InvocationLineage,
+    key_of: AssetKeyOf,
+    *,
+    wait_for_facts: bool,
+    attach: Attach | None = None,
 ) -> Iterator[Any]:
     """``events`` (dagster-dbt's, with ``STREAM_TICK`` after each dbt log line), each node's
     materialization completed with its lineage facts.
@@ -48,7 +57,9 @@ def with_lineage_metadata(
     they are still to come from the dbt process (``InvocationLineage.settled``); what follows
     it waits behind it, in order. ``wait_for_facts``: one whose facts come only once
     dbt exited waits until then (once the events end, failure or not: what dbt materialized is
-    recorded either way); otherwise it goes on with the node's OpenLineage run id."""
+    recorded either way); otherwise it goes on with the node's OpenLineage run id. ``attach``
+    puts the metadata on it (by default as the event's own metadata: ``on_materialization``)."""
+    attach = attach or _with_metadata
     if not lineage.enabled:
         yield from (event for event in events if event is not STREAM_TICK)
         return
@@ -64,7 +75,7 @@ def with_lineage_metadata(
     def released(at_end: bool) -> Iterator[Any]:
         while held and (at_end or not waits(held[0][0])):
             unique_id, event = held.popleft()
-            yield _finished(event, unique_id, lineage, key_of)
+            yield _finished(event, unique_id, lineage, key_of, attach)
 
     def release_all() -> Iterator[Any]:
         lineage.add_facts()
@@ -82,14 +93,35 @@ def with_lineage_metadata(
 
 
 def _finished(
-    event: Any, unique_id: str | None, lineage: InvocationLineage, key_of: AssetKeyOf
+    event: Any,
+    unique_id: str | None,
+    lineage: InvocationLineage,
+    key_of: AssetKeyOf,
+    attach: Attach,
 ) -> Any:
     if unique_id is None:
         return event
     facts = lineage.facts_of(unique_id)
     if facts is not None:
-        return _completed(event, facts, key_of)
-    return _with_run_id(event, lineage.run_id_of(unique_id))
+        return attach(event, lineage_metadata(facts, key_of))
+    run_id = lineage.run_id_of(unique_id)
+    return event if run_id is None else attach(event, _run_id_metadata(run_id))
+
+
+def on_materialization(context: dg.AssetExecutionContext) -> Attach:
+    """``attach`` that puts the metadata of an ``Output`` on its asset's materialization alone
+    (``context.add_asset_metadata``): as the Output's own metadata, Dagster would also store it
+    in the step's STEP_OUTPUT event, serializing and writing every column schema and lineage
+    twice. An ``AssetMaterialization`` gets it as its own metadata."""
+
+    def attach(event: Any, added: dict[str, Any]) -> Any:
+        if isinstance(event, dg.Output):
+            key = context.asset_key_for_output(event.output_name)
+            context.add_asset_metadata(added, asset_key=key)
+            return event
+        return _with_metadata(event, added)
+
+    return attach
 
 
 def dataset_asset_keys(
@@ -145,14 +177,6 @@ def lineage_metadata(facts: NodeFacts, key_of: AssetKeyOf) -> dict[str, Any]:
 
 def _run_id_metadata(run_id: str) -> dict[str, Any]:
     return {RUN_ID: dg.MetadataValue.text(run_id)}
-
-
-def _completed(event: Any, facts: NodeFacts, key_of: AssetKeyOf) -> Any:
-    return _with_metadata(event, lineage_metadata(facts, key_of))
-
-
-def _with_run_id(event: Any, run_id: str | None) -> Any:
-    return event if run_id is None else _with_metadata(event, _run_id_metadata(run_id))
 
 
 def _with_metadata(event: Any, added: dict[str, Any]) -> Any:

@@ -10,8 +10,11 @@ folder, where dbt runs.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,58 +109,114 @@ def read_facts(
     """What ``DuckDBWarehouse.inspect`` reads, through ``con``: a DuckDB connection or cursor
     (dbt-duckdb's own, inside the dbt process, where its file lock is no obstacle). Relative
     paths of ``external`` sources resolve as DuckDB's ``file_search_path`` says (dbt's working
-    folder, the project's, by default). Each of the ``views`` among ``count`` is counted on its
-    own and interrupted (``interrupt()``, DuckDB's public call) after ``view_count_timeout``
-    seconds; it then has no count, and why is in ``not_counted``."""
+    folder, the project's, by default). The ``views`` among ``count`` are counted within
+    ``view_count_timeout`` seconds, interrupted (``interrupt()``, DuckDB's public call) when
+    they take longer: several are counted together first, and if that runs out of time each on
+    its own, with the whole bound; a view whose own count runs out of time has no count, and
+    why is in ``not_counted``."""
     wanted = {_key(r): r for r in describe}
     facts = WarehouseFacts(columns=_columns(con, wanted))
     facts.columns.update(_external_columns(con, external or {}))
     present = {_key(r) for r in facts.columns}
     bounded = {_key(r) for r in views}
     to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
+    views_to_count = [r for r in to_count if _key(r) in bounded]
+    if len(views_to_count) > 1:  # together first: one query, one bound for all of them
+        together = _counts_within(con, views_to_count, view_count_timeout)
+        if together is not None:
+            facts.row_counts.update(together)
+            views_to_count = []
     count_views(
         facts,
-        [r for r in to_count if _key(r) in bounded],
+        views_to_count,
         lambda view, timeout: _count_within(con, view, timeout),
         view_count_timeout,
     )
     to_count = [r for r in to_count if _key(r) not in bounded]
     for start in range(0, len(to_count), COUNT_BATCH):
-        batch = to_count[start : start + COUNT_BATCH]
-        query = " union all ".join(
-            f"select {i}, count(*) from {_qualified(r)}" for i, r in enumerate(batch)
-        )
-        for i, rows in _fetch(con, query):
-            facts.row_counts[batch[i]] = rows
+        facts.row_counts.update(_counts(con, to_count[start : start + COUNT_BATCH]))
     return facts
+
+
+def _counts(con: Any, relations: list[Relation]) -> dict[Relation, int]:
+    """``count(*)`` of each of ``relations``, in one query."""
+    query = " union all ".join(
+        f"select {i}, count(*) from {_qualified(r)}" for i, r in enumerate(relations)
+    )
+    return {relations[i]: int(rows) for i, rows in _fetch(con, query)}
 
 
 def _count_within(con: Any, relation: Relation, timeout: float) -> int | None:
     """``count(*)`` of ``relation``; None when it ran longer than ``timeout`` seconds and was
     interrupted. Any other error is raised."""
-    running = threading.Lock()
-    state = {"running": True, "interrupted": False}
+    counted = _counts_within(con, [relation], timeout)
+    return None if counted is None else counted[relation]
 
-    def interrupt() -> None:
-        with running:
-            if state["running"]:
-                state["interrupted"] = True
-                con.interrupt()
 
-    timer = threading.Timer(timeout, interrupt)
-    timer.daemon = True
-    timer.start()
+def _counts_within(
+    con: Any, relations: list[Relation], timeout: float
+) -> dict[Relation, int] | None:
+    """``_counts`` of ``relations``; None when it ran longer than ``timeout`` seconds and was
+    interrupted. Any other error is raised."""
+    deadline = _DEADLINES.arm(timeout, con.interrupt)
     try:
-        [(rows,)] = _fetch(con, f"select count(*) from {_qualified(relation)}")
+        counted = _counts(con, relations)
     except Exception:  # duckdb's InterruptException, or what a wrapping cursor made of it
-        if state["interrupted"]:
+        if _DEADLINES.disarm(deadline):
             return None
         raise
-    finally:
-        with running:
-            state["running"] = False
-        timer.cancel()
-    return int(rows)
+    _DEADLINES.disarm(deadline)
+    return counted
+
+
+class _Deadlines:
+    """One daemon thread, started on first use, that calls the ``interrupt`` of each armed
+    deadline that passes before it is disarmed (a thread per count would cost a thread start
+    per view). ``disarm`` returns whether the interrupt was called; once it returned, the
+    interrupt no longer is (it runs under the same lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._armed: dict[int, tuple[float, Callable[[], Any]]] = {}
+        self._fired: set[int] = set()
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, interrupt: Callable[[], Any]) -> int:
+        with self._lock:
+            token = next(self._tokens)
+            self._armed[token] = (time.monotonic() + seconds, interrupt)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="floe-lineage-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+        return token
+
+    def disarm(self, token: int) -> bool:
+        with self._lock:
+            self._armed.pop(token, None)
+            if token in self._fired:
+                self._fired.discard(token)
+                return True
+            return False
+
+    def _watch(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, interrupt) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        self._fired.add(token)
+                        with contextlib.suppress(Exception):
+                            interrupt()
+                due = min((deadline for deadline, _ in self._armed.values()), default=None)
+                self._lock.wait(None if due is None else max(due - now, 0.0))
+
+
+_DEADLINES = _Deadlines()
 
 
 def _fetch(con: Any, sql: str) -> list[Any]:
