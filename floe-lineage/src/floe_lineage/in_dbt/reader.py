@@ -112,6 +112,7 @@ class FactsReader:
         self._queue: queue.SimpleQueue[Finished | threading.Event | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._stopped = False
+        self._flushes: list[threading.Event] = []
         self._lock = threading.Lock()
         self._read: set[Relation] = set()
         self._window = window
@@ -155,6 +156,7 @@ class FactsReader:
         with self._lock:
             if self._worker is None or self._stopped:
                 return
+            self._flushes.append(written)
             self._queue.put(written)
         written.wait(self._flush_wait)
 
@@ -182,13 +184,8 @@ class FactsReader:
         finally:  # nothing waits for a worker that is gone
             with self._lock:
                 self._stopped = True
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, threading.Event):
-                    item.set()
+                for waiting in self._flushes:
+                    waiting.set()
 
     def _write_lines(self) -> None:
         try:
