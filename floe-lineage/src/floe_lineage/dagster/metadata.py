@@ -58,7 +58,8 @@ def with_lineage_metadata(
     it waits behind it, in order. ``wait_for_facts``: one whose facts come only once
     dbt exited waits until then (once the events end, failure or not: what dbt materialized is
     recorded either way); otherwise it goes on with the node's OpenLineage run id. ``attach``
-    puts the metadata on it (by default as the event's own metadata: ``on_materialization``)."""
+    puts the metadata on it: by default as the event's own metadata (``on_materialization``
+    keeps it off the step's output event)."""
     attach = attach or _with_metadata
     if not lineage.enabled:
         yield from (event for event in events if event is not STREAM_TICK)

@@ -52,8 +52,8 @@ BATCH_WINDOW = 0.25
 """Seconds a node's facts wait for more nodes to finish, to be read with them: each query
 costs the warehouse about the same whether it reads one relation or fifty (inside dbt, where
 dbt's own queries run beside it, several times what it costs alone), so reading a run's
-nodes a few at a time takes a fraction of reading them one by one. A node's line comes at most
-this much later; the last ones of a run at once."""
+nodes a few at a time takes a fraction of reading them one by one. A node waits at most this
+long for others; the last ones of a run not at all."""
 READ_TYPES = frozenset({"model", "seed", "snapshot"})
 """Nodes that write a relation whose facts are read."""
 COUNTED_MATERIALIZATIONS = frozenset({"seed", "snapshot", "table", "incremental"})
@@ -245,19 +245,16 @@ class FactsReader:
                 planned.update(found.describe)
             else:
                 ready[i] = found
-        if len(reads) > 1:
+        if len(reads) == 1:
+            [(i, read)] = reads.items()
+            ready[i] = self._read_one(cursor, read)
+        elif reads:
             try:
                 ready |= self._read_together(cursor, reads)
-                reads = {}
-            except Exception:  # node by node below
-                pass
-        for i in reads:  # planned again: what the nodes before it read is not read twice
-            planned_again = self._plan(cursor, graph, batch[i], self._read)
-            ready[i] = (
-                self._read_one(cursor, planned_again)
-                if isinstance(planned_again, _Read)
-                else planned_again
-            )
+            except Exception:  # one by one, planned again: what one before read is not read twice
+                for i in reads:
+                    again = self._plan(cursor, graph, batch[i], self._read)
+                    ready[i] = self._read_one(cursor, again) if isinstance(again, _Read) else again
         return [ready[i] for i in range(len(batch))]
 
     def _plan(
