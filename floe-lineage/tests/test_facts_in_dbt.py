@@ -282,6 +282,47 @@ def test_a_view_slower_than_its_bound_is_given_up_and_the_cursor_stays_usable(tm
         assert cursor.execute("select count(*) from t").fetchall() == [(5,)]  # not interrupted
 
 
+class _RecordingCursor:
+    """A DuckDB cursor that keeps the SQL it was given."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._cursor = cursor
+        self.queries: list[str] = []
+
+    def execute(self, sql: str) -> duckdb.DuckDBPyConnection:
+        self.queries.append(sql)
+        return self._cursor.execute(sql)
+
+    def interrupt(self) -> None:
+        self._cursor.interrupt()
+
+
+def test_the_tables_and_views_of_one_read_are_counted_in_one_query(tmp_path: Path):
+    """One query for the columns and one for every count of a read, views bounded with the
+    tables; a view that runs out of the bound then costs a count per view and one for the
+    tables, as before."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table t as select range as i from range(5)")
+        con.execute("create table u as select range as i from range(7)")
+        con.execute("create view fast as select * from t where i > 1")
+        con.execute(f"create view slow as {SLOW_VIEW}")
+        t, u, fast, slow = (Relation("w", "main", name) for name in ("t", "u", "fast", "slow"))
+        cursor = _RecordingCursor(con.cursor())
+        facts = read_facts(cursor, [t, u, fast], [t, u, fast], views=[fast])
+        assert facts.row_counts == {t: 5, u: 7, fast: 3}
+        assert len(cursor.queries) == 2  # columns, then the three counts together
+        assert cursor.queries[1].count("count(*)") == 3
+
+        cursor = _RecordingCursor(con.cursor())
+        facts = read_facts(
+            cursor, [t, fast, slow], [t, fast, slow], views=[fast, slow], view_count_timeout=0.3
+        )
+        assert facts.row_counts == {t: 5, fast: 3}
+        assert facts.not_counted == {slow: gave_up(0.3)}
+        counts = [q.count("count(*)") for q in cursor.queries[1:]]
+        assert counts == [3, 1, 1, 1]  # together, interrupted; each view; the table
+
+
 def test_columns_are_read_per_relation_in_table_order_and_missing_ones_left_out(tmp_path: Path):
     """``pragma_table_info`` per relation (not a scan of ``information_schema``): the same
     columns and types information_schema gives, names matched case-insensitively, a relation

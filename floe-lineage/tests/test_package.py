@@ -90,7 +90,7 @@ def test_the_package_reads_no_test_harness_variable():
 
 
 def test_the_version_is_the_distributions():
-    assert floe_lineage.__version__ == "0.5.1"
+    assert floe_lineage.__version__ == "0.5.2"
     changelog = (PACKAGE.parents[1] / "CHANGELOG.md").read_text()
     assert f"\n## {floe_lineage.__version__}\n" in changelog
 

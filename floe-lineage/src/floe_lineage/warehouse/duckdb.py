@@ -111,9 +111,10 @@ def read_facts(
     paths of ``external`` sources resolve as DuckDB's ``file_search_path`` says (dbt's working
     folder, the project's, by default). The ``views`` among ``count`` are counted within
     ``view_count_timeout`` seconds, interrupted (``interrupt()``, DuckDB's public call) when
-    they take longer: several are counted together first, and if that runs out of time each on
-    its own, with the whole bound; a view whose own count runs out of time has no count, and
-    why is in ``not_counted``."""
+    they take longer: the views and tables of one read are counted together first, in one
+    query under that bound; if it runs out of time, each view is counted on its own, with the
+    whole bound, and the tables without one. A view whose own count runs out of time has no
+    count, and why is in ``not_counted``."""
     wanted = {_key(r): r for r in describe}
     facts = WarehouseFacts(columns=_columns(con, wanted))
     facts.columns.update(_external_columns(con, external or {}))
@@ -121,20 +122,24 @@ def read_facts(
     bounded = {_key(r) for r in views}
     to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
     views_to_count = [r for r in to_count if _key(r) in bounded]
-    if len(views_to_count) > 1:  # together first: one query, one bound for all of them
-        together = _counts_within(con, views_to_count, view_count_timeout)
+    tables_to_count = [r for r in to_count if _key(r) not in bounded]
+    if views_to_count and (len(views_to_count) > 1 or tables_to_count):
+        # together first: one query, one bound for all of them (the tables' counts, read from
+        # DuckDB's storage, add next to nothing to it)
+        together = _counts_within(con, to_count[:COUNT_BATCH], view_count_timeout)
         if together is not None:
             facts.row_counts.update(together)
-            views_to_count = []
+            counted = {_key(r) for r in together}
+            views_to_count = [r for r in views_to_count if _key(r) not in counted]
+            tables_to_count = [r for r in tables_to_count if _key(r) not in counted]
     count_views(
         facts,
         views_to_count,
         lambda view, timeout: _count_within(con, view, timeout),
         view_count_timeout,
     )
-    to_count = [r for r in to_count if _key(r) not in bounded]
-    for start in range(0, len(to_count), COUNT_BATCH):
-        facts.row_counts.update(_counts(con, to_count[start : start + COUNT_BATCH]))
+    for start in range(0, len(tables_to_count), COUNT_BATCH):
+        facts.row_counts.update(_counts(con, tables_to_count[start : start + COUNT_BATCH]))
     return facts
 
 
