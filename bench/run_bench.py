@@ -276,6 +276,7 @@ def read_probe(probe: Path) -> dict[str, Any]:
     found["lineage_cpu_seconds"] = dict.fromkeys(phases, 0.0)
     found["observe_calls"] = 0
     found["probed_processes"] = 0
+    found["cpu_seconds_by_process"] = cpu_by_process(probe)
     for path in sorted(probe.glob("probe-*.json")):
         spent = json.loads(path.read_text(encoding="utf-8"))
         found["probed_processes"] += 1
@@ -288,6 +289,22 @@ def read_probe(probe: Path) -> dict[str, Any]:
             found[key]["finish"] += sum(
                 spent[source].get(phase, 0.0) for phase in ("add_facts", "finish", "close")
             )
+    return found
+
+
+PROCESS_KINDS = {"dg": "dg", "dbt": "dbt", "floe-lineage-dbt": "dbt"}
+"""The probe's command names, by the process they are: ``dg`` (Dagster, running the step in
+process), and dbt (plain, or as ``floe-lineage-dbt``, which reads the facts inside it)."""
+
+
+def cpu_by_process(probe: Path) -> dict[str, float]:
+    """CPU seconds of the run's ``dg`` and dbt processes (``cpu-<pid>.json``, written by the
+    probe at each Python process's exit); any other Python process under ``other``."""
+    found = {"dg": 0.0, "dbt": 0.0, "other": 0.0}
+    for path in probe.glob("cpu-*.json"):
+        used = json.loads(path.read_text(encoding="utf-8"))
+        kind = PROCESS_KINDS.get(used["command"], "other")
+        found[kind] += used["user"] + used["system"]
     return found
 
 
@@ -507,6 +524,13 @@ def summarize(project: Project) -> dict[str, Any]:
         "median_cpu_on_s": statistics.median(r["cpu_seconds"] for r in on),
         "median_cpu_off_s": statistics.median(r["cpu_seconds"] for r in off),
         "cpu_overhead_pct_paired": (statistics.median(cpu_pairs) - 1) * 100,
+        "cpu_by_process_pair_differences_s": {
+            kind: [
+                r["cpu_seconds_by_process"][kind] - o["cpu_seconds_by_process"][kind]
+                for r, o in zip(on, off, strict=False)
+            ]
+            for kind in ("dg", "dbt")
+        },
         "cpu_pair_overheads_pct": [(p - 1) * 100 for p in cpu_pairs],
         "lineage_in_process_s": lineage,
         "lineage_in_process_pct_of_off": lineage["total"] / median_off * 100,
@@ -909,6 +933,13 @@ def print_table(results: dict[str, Any]) -> None:
     for name, p in sorted(results["projects"].items(), key=lambda kv: kv[1]["models"]):
         if note := kept_note(p):
             print(f"  {name}{note}")
+        by_process = p["cpu_by_process_pair_differences_s"]
+        print(
+            f"  {name}: CPU seconds on - off per pair, dg process "
+            + ", ".join(f"{d:+.1f}" for d in by_process["dg"])
+            + "; dbt process "
+            + ", ".join(f"{d:+.1f}" for d in by_process["dbt"])
+        )
     spy = results.get("py_spy") or {}
     for name, found in spy.items():
         for mode, summary in found.items():

@@ -11,6 +11,10 @@ meanwhile. After every
 ``close`` (the end of a dbt step's lineage) it writes ``BENCH_PROBE_DIR/probe-<pid>.json``.
 With ``BENCH_RECORD_EVENTS`` set, the raw dbt events ``observe`` receives are also written there,
 one JSON line each as they come (outside the timed part), for ``profile_replay.py``.
+
+Every Python process of the run also writes its own CPU seconds (user and system, its threads,
+not its children) at exit, to ``BENCH_PROBE_DIR/cpu-<pid>.json`` with its command's name: the
+``dg`` process and the dbt process (``dbt`` or ``floe-lineage-dbt``) apart.
 """
 
 from __future__ import annotations
@@ -103,5 +107,22 @@ def _install() -> None:
     sys.meta_path.insert(0, Hook())
 
 
+def _record_cpu_at_exit() -> None:
+    import atexit
+
+    def write() -> None:
+        import json
+        import resource
+
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        command = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        path = os.path.join(_DIR, f"cpu-{os.getpid()}.json")
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump({"command": command, "user": used.ru_utime, "system": used.ru_stime}, out)
+
+    atexit.register(write)
+
+
 if _DIR:
     _install()
+    _record_cpu_at_exit()

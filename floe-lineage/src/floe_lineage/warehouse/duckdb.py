@@ -124,8 +124,8 @@ def read_facts(
     views_to_count = [r for r in to_count if _key(r) in bounded]
     tables_to_count = [r for r in to_count if _key(r) not in bounded]
     if views_to_count and (len(views_to_count) > 1 or tables_to_count):
-        # together first: one query, one bound for all of them (the tables' counts, read from
-        # DuckDB's storage, add next to nothing to it)
+        # together first: one query, one bound for all of them (a table's count costs little
+        # beside a view's, which runs the view's query)
         together = _counts_within(con, to_count[:COUNT_BATCH], view_count_timeout)
         if together is not None:
             facts.row_counts.update(together)
