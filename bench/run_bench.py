@@ -28,9 +28,11 @@ and ``finish`` with and without the kept lineage, are reported.
 Inside the ``dg launch`` runs, ``probe/sitecustomize.py`` adds up the seconds spent in
 floe-lineage's ``InvocationLineage.start/observe/finish`` and the emitter's ``close`` ("in
 process"): the lineage work itself, far less noisy than the difference of two end-to-end
-times. The last lineage-on run of each project is checked as ``floe-lineage check`` does (every
-node a START and one terminal event, edges as in the DAG, strict OpenLineage schemas, no run
-left open) and must carry column lineage, typed schemas and row counts.
+times; it also records the CPU seconds of each process of the run (the ``dg`` process and dbt,
+apart), and each pair's on - off difference per process is printed. The last lineage-on run
+of each project is checked as ``floe-lineage check`` does (every node a START and one terminal
+event, edges as in the DAG, strict OpenLineage schemas, no run left open) and must carry column
+lineage, typed schemas and row counts.
 
 Then, on the largest project: a profile of the lineage work (``profile_replay.py`` replays the
 recorded dbt events of its last lineage-on run) and the micro-benchmarks (``micro.py``).
