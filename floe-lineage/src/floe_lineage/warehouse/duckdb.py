@@ -121,25 +121,22 @@ def read_facts(
     present = {_key(r) for r in facts.columns}
     bounded = {_key(r) for r in views}
     to_count = [r for r in dict.fromkeys(count) if _key(r) in present]
-    views_to_count = [r for r in to_count if _key(r) in bounded]
-    tables_to_count = [r for r in to_count if _key(r) not in bounded]
-    if views_to_count and (len(views_to_count) > 1 or tables_to_count):
+    if len(to_count) > 1 and any(_key(r) in bounded for r in to_count):
         # together first: one query, one bound for all of them (a table's count costs little
         # beside a view's, which runs the view's query)
         together = _counts_within(con, to_count[:COUNT_BATCH], view_count_timeout)
         if together is not None:
             facts.row_counts.update(together)
-            counted = {_key(r) for r in together}
-            views_to_count = [r for r in views_to_count if _key(r) not in counted]
-            tables_to_count = [r for r in tables_to_count if _key(r) not in counted]
+            to_count = to_count[COUNT_BATCH:]
     count_views(
         facts,
-        views_to_count,
+        [r for r in to_count if _key(r) in bounded],
         lambda view, timeout: _count_within(con, view, timeout),
         view_count_timeout,
     )
-    for start in range(0, len(tables_to_count), COUNT_BATCH):
-        facts.row_counts.update(_counts(con, tables_to_count[start : start + COUNT_BATCH]))
+    tables = [r for r in to_count if _key(r) not in bounded]
+    for start in range(0, len(tables), COUNT_BATCH):
+        facts.row_counts.update(_counts(con, tables[start : start + COUNT_BATCH]))
     return facts
 
 
